@@ -326,8 +326,10 @@ static void check_images(struct ctx *c)
             continue;
         char save = *p;
         *p = '\0';
-        if (*walk && !may_access(walk, uid, gid, 1))
+        if (*walk && !may_access(walk, uid, gid, 1)) {
+            free(blocked);     /* keep the outermost: fix that one first */
             blocked = strdup(walk);
+        }
         *p = save;
     }
     bool ok = !blocked && may_access(dir, uid, gid, 5);
@@ -361,19 +363,33 @@ static void check_hugepages(struct ctx *c)
            "sysctl vm.nr_hugepages=N to reserve N 2 MiB pages");
 }
 
+/* The emulator is $VIRTKIT_VM if set, else virtkit-vm beside this binary
+ * (installed layout) or in ../vm/ (build tree layout). */
 static void check_emulator(struct ctx *c)
 {
-    char self[4096], vm[4200];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    self[n > 0 ? n : 0] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-    snprintf(vm, sizeof(vm), "%s/virtkit-vm", self);
-    bool ok = access(vm, X_OK) == 0;
+    char self[4096], vm[4200] = "";
+    const char *env = getenv("VIRTKIT_VM");
+    bool ok;
+    if (env && *env) {
+        snprintf(vm, sizeof(vm), "%s", env);
+        ok = access(vm, X_OK) == 0;
+    } else {
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        self[n > 0 ? n : 0] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(vm, sizeof(vm), "%s/virtkit-vm", self);
+        ok = access(vm, X_OK) == 0;
+        if (!ok) {
+            snprintf(vm, sizeof(vm), "%s/../vm/virtkit-vm", self);
+            ok = access(vm, X_OK) == 0;
+        }
+    }
+    char detail[4300];
+    snprintf(detail, sizeof(detail), ok ? "found %s" : "virtkit-vm not found (looked for %s)", vm);
     report(c, "emulator", "Checking for the machine emulator virtkit-vm", ok ? PASS : FAIL, true,
-           ok ? "virtkit-vm is installed beside virtkit" : "virtkit-vm is missing beside virtkit",
-           "reinstall virtkit (make && make install)");
+           detail, "build it (make) or set VIRTKIT_VM to its path");
 }
 
 static int run(int argc, char **argv)

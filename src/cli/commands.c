@@ -5,10 +5,12 @@
 
 extern const struct cli_command cmd_help, cmd_completion,
     cmd_host_validate;
+extern const struct cli_command cmd_bridge;
 
 const struct cli_command *const cli_commands[] = {
     &cmd_help,
     &cmd_completion,
     &cmd_host_validate,
+    &cmd_bridge,
     NULL,
 };

@@ -1,0 +1,90 @@
+/* RPC dispatch: per-area method tables.
+ *
+ * Each area (domains, networks, ...) lives in rpc_<area>.c and exports ONE
+ * `const struct rpc_area rpc_area_<name>`; dispatch.c lists the areas in a
+ * plain array (order = init and autostart order: networks before domains).
+ * A method is {name, read-only?, handler}; dispatch.c checks the caller's
+ * access before calling the handler, so handlers never check permissions.
+ */
+#ifndef VK_DAEMON_DISPATCH_H
+#define VK_DAEMON_DISPATCH_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+#include "rpc.h"
+#include "util.h"
+
+struct vkd;
+struct vkd_conn;
+
+/* One request being served. */
+struct rpc_call {
+    struct vkd *d;
+    struct vkd_conn *conn;
+    uid_t uid;                 /* peer credentials (SO_PEERCRED) */
+    gid_t gid;
+    pid_t pid;
+    bool privileged;           /* may call every method */
+    /* set by rpc_fail() */
+    enum vk_rpc_code code;
+    int err_no;
+    char message[1024];
+};
+
+/* Handler contract: validate params (rpc_param_*), act, and either set
+ * *result (a new json object, or leave NULL for {}) and return 0, or
+ * return rpc_fail(...) (< 0). Never blocks for long: the daemon has one
+ * event-loop thread. */
+typedef int (*rpc_handler_fn)(struct rpc_call *call, struct json_object *params,
+                              struct json_object **result);
+
+struct rpc_method {
+    const char *name;          /* "domain.start" (rpc.h names) */
+    bool readonly;             /* true: allowed for unprivileged/read-only peers */
+    rpc_handler_fn handler;
+};
+
+struct rpc_area {
+    const char *name;                    /* "domain", "network" */
+    const struct rpc_method *methods;    /* terminated by {NULL} */
+    /* Daemon start-up, in area order: load definitions, adopt running
+     * objects left by a previous daemon. May be NULL. */
+    int (*init)(struct vkd *d, struct vk_err *err);
+    /* After every init succeeded, in area order: start autostart objects. */
+    void (*autostart)(struct vkd *d);
+    /* Daemon exit: free memory; running VMs/networks keep running. */
+    void (*fini)(struct vkd *d);
+};
+
+/* The areas, in order (dispatch.c). NULL entries (areas not linked) skipped. */
+extern const struct rpc_area *const rpc_areas[];
+extern const size_t rpc_n_areas;
+
+/* Find a method over all areas; NULL if unknown. */
+const struct rpc_method *rpc_find_method(const char *name);
+/* Run one request (already parsed): checks access, calls the handler,
+ * returns the response object {"id", "result"|"error"}. */
+struct json_object *rpc_dispatch(struct rpc_call *call, struct json_object *request);
+
+/* {"id": id, "error": {...}} from call->code/message. */
+struct json_object *rpc_error_response(struct json_object *id, const struct rpc_call *call);
+
+/* Record an error for the response; returns -1. */
+int rpc_fail(struct rpc_call *call, enum vk_rpc_code code, const char *fmt, ...)
+    VK_PRINTF(3, 4);
+/* Same with the message (and errno) from a struct vk_err. */
+int rpc_fail_err(struct rpc_call *call, enum vk_rpc_code code, const struct vk_err *err);
+
+/* Parameter helpers: return 0, or rpc_fail(INVALID, "...") naming the
+ * parameter. Absent optional parameters leave *out untouched. */
+int rpc_param_str(struct rpc_call *call, struct json_object *params,
+                  const char *key, bool required, const char **out);
+int rpc_param_bool(struct rpc_call *call, struct json_object *params,
+                   const char *key, bool *out);
+int rpc_param_u64(struct rpc_call *call, struct json_object *params,
+                  const char *key, bool required, uint64_t *out);
+
+#endif

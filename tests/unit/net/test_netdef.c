@@ -1,0 +1,169 @@
+/* Network XML: parse, validate (errors name the element), format round trip,
+ * DHCP host edits. */
+#include <errno.h>
+#include <string.h>
+#include <stdlib.h>
+
+#include "netdef.h"
+#include "tap.h"
+
+static const char example[] =
+    "<network>\n"
+    "  <name>default</name>\n"
+    "  <uuid>3e3fce45-4f53-4fa7-bb32-11f34168b82b</uuid>\n"
+    "  <forward mode='nat'>\n"
+    "    <nat>\n"
+    "      <port start='1024' end='65535'/>\n"
+    "    </nat>\n"
+    "  </forward>\n"
+    "  <bridge name='virbr0' stp='on' delay='0'/>\n"
+    "  <mac address='52:54:00:0a:cd:21'/>\n"
+    "  <domain name='example'/>\n"
+    "  <dns>\n"
+    "    <host ip='192.168.120.5'>\n"
+    "      <hostname>files</hostname>\n"
+    "    </host>\n"
+    "  </dns>\n"
+    "  <ip address='192.168.120.1' netmask='255.255.255.0'>\n"
+    "    <dhcp>\n"
+    "      <range start='192.168.120.100' end='192.168.120.200'/>\n"
+    "      <host mac='52:54:00:11:22:33' name='vm1' ip='192.168.120.10'/>\n"
+    "    </dhcp>\n"
+    "  </ip>\n"
+    "  <ip family='ipv6' address='fd00:120::1' prefix='64'/>\n"
+    "</network>\n";
+
+static int parse(const char *x, struct net_def **d, struct vk_err *e)
+{
+    memset(e, 0, sizeof(*e));
+    return net_def_parse(x, strlen(x), d, e);
+}
+
+/* Build the example with one substring replaced. */
+static char *variant(const char *from, const char *to)
+{
+    const char *p = strstr(example, from);
+    if (!p)
+        return NULL;
+    size_t n = strlen(example) - strlen(from) + strlen(to) + 1;
+    char *s = malloc(n);
+    snprintf(s, n, "%.*s%s%s", (int)(p - example), example, to, p + strlen(from));
+    return s;
+}
+
+static void bad(const char *from, const char *to, const char *want_in_msg)
+{
+    char *x = variant(from, to);
+    struct net_def *d = NULL;
+    struct vk_err e;
+    int r = x ? parse(x, &d, &e) : 0;
+    tap_ok(r == -EINVAL && strstr(e.msg, want_in_msg) != NULL,
+           "rejects %s -> %s: '%s'", from, to, e.msg);
+    net_def_free(d);
+    free(x);
+}
+
+int main(void)
+{
+    struct net_def *d = NULL;
+    struct vk_err e;
+    tap_is_int(parse(example, &d, &e), 0, "example parses (%s)", e.msg);
+    if (!d)
+        return tap_done();
+    tap_is_str(d->name, "default", "name");
+    tap_is_int(d->forward, NET_FWD_NAT, "forward nat");
+    tap_is_int(d->nat_port_start, 1024, "nat port start");
+    tap_is_int(d->nat_port_end, 65535, "nat port end");
+    tap_is_str(d->bridge, "virbr0", "bridge name");
+    tap_ok(d->stp && d->delay == 0, "stp on, delay 0");
+    tap_is_int(d->nips, 2, "two ip elements");
+    tap_is_int(d->ips[0].prefix, 24, "netmask -> /24");
+    tap_ok(d->ips[0].has_range, "dhcp range");
+    tap_is_int(d->ips[0].nhosts, 1, "one dhcp host");
+    tap_is_str(d->ips[0].hosts[0].name, "vm1", "dhcp host name");
+    tap_is_int(d->ips[1].addr.family, AF_INET6, "ipv6 ip");
+    tap_is_int(d->ndns_hosts, 1, "dns host");
+    tap_is_str(d->domain, "example", "domain");
+
+    char *out = net_def_format(d);
+    tap_is_str(out, example, "format reproduces the canonical example");
+    struct net_def *d2 = NULL;
+    tap_is_int(parse(out, &d2, &e), 0, "formatted XML parses again");
+    char *out2 = d2 ? net_def_format(d2) : NULL;
+    tap_is_str(out2, out, "round trip is stable");
+    free(out);
+    free(out2);
+    net_def_free(d2);
+
+    /* DHCP host edits */
+    tap_is_int(net_def_update_dhcp_host(d, NET_UPDATE_ADD,
+               "<host mac='52:54:00:aa:bb:cc' name='vm2' ip='192.168.120.11'/>", &e), 0, "add host");
+    tap_is_int(d->ips[0].nhosts, 2, "two hosts now");
+    tap_is_int(net_def_update_dhcp_host(d, NET_UPDATE_ADD,
+               "<host mac='52:54:00:aa:bb:cc' name='vm3' ip='192.168.120.12'/>", &e), -EEXIST,
+               "add of an existing mac refused");
+    tap_is_int(net_def_update_dhcp_host(d, NET_UPDATE_MODIFY,
+               "<host mac='52:54:00:aa:bb:cc' name='vm2' ip='192.168.120.13'/>", &e), 0, "modify host");
+    tap_is_str(d->ips[0].hosts[1].name, "vm2", "modified entry kept its name");
+    tap_ok(d->ips[0].hosts[1].ip.b[3] == 13, "modified entry has the new ip");
+    tap_is_int(net_def_update_dhcp_host(d, NET_UPDATE_ADD,
+               "<host mac='52:54:00:aa:bb:cd' ip='10.0.0.9'/>", &e), -EINVAL, "ip outside the subnet refused");
+    tap_is_int(net_def_update_dhcp_host(d, NET_UPDATE_DELETE,
+               "<host mac='52:54:00:aa:bb:cc' ip='192.168.120.13'/>", &e), 0, "delete host");
+    tap_is_int(net_def_update_dhcp_host(d, NET_UPDATE_DELETE,
+               "<host mac='52:54:00:aa:bb:cc' ip='192.168.120.13'/>", &e), -ENOENT, "delete again: not found");
+    tap_is_int(d->ips[0].nhosts, 1, "back to one host");
+    net_def_free(d);
+
+    /* Defaults: uuid and mac are generated, netmask form for IPv4 without one. */
+    tap_is_int(parse("<network><name>n1</name><ip address='10.1.2.1'/></network>", &d, &e), 0,
+               "minimal isolated network");
+    if (d) {
+        net_def_fill_defaults(d);
+        tap_ok(d->has_mac && d->mac[0] == 0x52 && d->mac[1] == 0x54 && d->mac[2] == 0,
+               "generated MAC uses 52:54:00");
+        tap_ok(d->uuid[6] >> 4 == 4, "generated UUID is version 4");
+        tap_is_int(d->forward, NET_FWD_NONE, "no forward = isolated");
+        net_def_free(d);
+    }
+
+    /* Strict validation, the element is named. */
+    bad("<name>default</name>", "", "missing <name>");
+    bad("mode='nat'", "mode='teleport'", "<forward>: unsupported mode 'teleport'");
+    bad("start='1024'", "start='70000'", "<port>");
+    bad("start='1024' end='65535'", "start='2000' end='1000'", "<port>: start 2000 is after end 1000");
+    bad("netmask='255.255.255.0'", "netmask='255.0.255.0'", "<ip>: netmask '255.0.255.0' is not contiguous");
+    bad("netmask='255.255.255.0'", "prefix='40'", "<ip>: prefix '40'");
+    bad("start='192.168.120.100'", "start='192.168.121.100'", "<range>: 192.168.121.100-192.168.120.200 is not inside");
+    bad("end='192.168.120.200'", "end='192.168.120.50'", "<range>: start 192.168.120.100 is after end");
+    bad("end='192.168.120.200'", "end='192.168.120.255'", "broadcast");
+    bad("address='192.168.120.1'", "address='192.168.120.300'", "<ip>: '192.168.120.300' is not a valid IP");
+    bad("<domain name='example'/>", "<frobnicate/>", "<network>: unsupported element <frobnicate>");
+    bad("stp='on'", "stp='maybe'", "<bridge>: stp must be on or off");
+    bad("name='virbr0'", "name='this-name-is-too-long'", "<bridge>: invalid bridge name");
+    bad("<uuid>3e3fce45-4f53-4fa7-bb32-11f34168b82b</uuid>", "<uuid>nope</uuid>", "<uuid>");
+    bad("mac='52:54:00:11:22:33'", "mac='52:54:00:11:22'", "<host>: invalid MAC");
+    bad("ip='192.168.120.10'", "ip='192.168.120.1'", "<host>: ip 192.168.120.1 is not a usable");
+    bad("<ip family='ipv6' address='fd00:120::1' prefix='64'/>",
+        "<ip address='192.168.120.7' prefix='25'/>", "overlaps");
+    bad("<bridge name='virbr0' stp='on' delay='0'/>", "<bridge name='virbr0' color='red'/>",
+        "<bridge>: unsupported attribute 'color'");
+    bad("</network>", "", "malformed network XML");
+    bad("<forward mode='nat'>", "<forward mode='bridge'>", "<nat>: only allowed");
+
+    tap_is_int(parse("<network><name>x</name><forward mode='nat'/></network>", &d, &e), -EINVAL,
+               "nat without IPv4 refused");
+    tap_ok(strstr(e.msg, "needs an IPv4") != NULL, "... says why: %s", e.msg);
+    tap_is_int(parse("<network><name>br</name><forward mode='bridge'/><bridge name='br9'/></network>",
+                     &d, &e), 0, "forward bridge to a host bridge");
+    if (d) {
+        char *x = net_def_format(d);
+        tap_ok(x && strstr(x, "<bridge name='br9'/>") && strstr(x, "<forward mode='bridge'/>"),
+               "bridge network formats without stp");
+        free(x);
+        net_def_free(d);
+    }
+    tap_is_int(parse("<network><name>br</name><forward mode='bridge'/></network>", &d, &e), -EINVAL,
+               "forward bridge without a bridge name refused");
+    return tap_done();
+}

@@ -89,7 +89,7 @@ int img_measure(int argc, char **argv)
         img_error("%s", img_errstr(&e, r));
         goto out;
     }
-    bool bitmaps = src && !strcmp(out_fmt, "qcow2");
+    bool bitmaps = src && !strcmp(out_fmt, "qcow2") && !strcmp(blk_format_name(src), "qcow2");
     if (json) {
         json_object *o = json_object_new_object();
         if (bitmaps)

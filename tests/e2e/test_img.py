@@ -1,0 +1,160 @@
+"""virtkit img: command line, raw images, exit codes, output shapes vs qemu-img."""
+import json
+import os
+
+import pytest
+
+from test_img_common import (needs_qemu, ok, qimg, qio, read_raw, sha, vk)
+
+pytestmark = needs_qemu
+
+SUBCOMMANDS = ["amend", "bench", "check", "commit", "compare", "convert", "create", "dd",
+               "info", "map", "measure", "rebase", "resize", "snapshot"]
+
+
+def test_overview_and_help():
+    r = vk("--help")
+    ok(r)
+    for s in SUBCOMMANDS:
+        assert f"\n  {s} " in r.stdout
+    for s in SUBCOMMANDS:
+        h = vk(s, "--help")
+        ok(h)
+        assert h.stdout.startswith(f"usage: virtkit img {s}")
+
+
+def test_unknown_subcommand_is_usage_error():
+    r = vk("frob")
+    assert r.returncode == 2
+    assert "Command not found: frob" in r.stderr
+
+
+@pytest.mark.parametrize("sub", ["create", "info", "check", "convert", "resize", "snapshot",
+                                 "commit", "rebase", "map", "compare", "measure", "amend",
+                                 "dd", "bench"])
+def test_missing_arguments_exit_2(sub):
+    r = vk(sub)
+    # compare's error status is 2 in qemu-img too
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("virtkit: img: ")
+
+
+def test_bad_option_values(tmp_path):
+    img = tmp_path / "a.raw"
+    ok(vk("create", "-q", "-f", "raw", img, "1M"))
+    assert vk("info", "--output=xml", img).returncode == 2
+    assert vk("check", "-r", "foo", img).returncode == 2
+    assert vk("info", "--bogus", img).returncode == 2
+    r = vk("create", "-f", "raw", tmp_path / "b.raw", "1Q")
+    assert r.returncode == 1 and "Invalid image size" in r.stderr
+    r = vk("create", "-f", "vmdkx", tmp_path / "b.raw", "1M")
+    assert r.returncode == 1 and "Unknown file format 'vmdkx'" in r.stderr
+
+
+def test_create_size_suffixes(tmp_path):
+    for arg, size in [("1k", 1024), ("3M", 3 << 20), ("2G", 2 << 30), ("1T", 1 << 40),
+                      ("512", 512), ("1.5M", 3 << 19)]:
+        img = tmp_path / "s.raw"
+        r = ok(vk("create", "-f", "raw", img, arg))
+        assert r.stdout == f"Formatting '{img}', fmt=raw size={size}\n"
+        assert os.path.getsize(img) == size
+        q = json.loads(ok(qimg("info", "--output=json", "-f", "raw", img)).stdout)
+        assert q["virtual-size"] == size
+
+
+def test_create_help_lists_options():
+    r = ok(vk("create", "-f", "qcow2", "-o", "help", "x"))
+    for opt in ["cluster_size", "compat", "backing_file", "backing_fmt", "preallocation",
+                "compression_type", "lazy_refcounts", "refcount_bits"]:
+        assert f"  {opt}=" in r.stdout
+    r = ok(vk("create", "-f", "raw", "-o", "help", "x"))
+    assert "preallocation=" in r.stdout
+
+
+def test_raw_info_map_match_qemu(tmp_path):
+    img = tmp_path / "r.raw"
+    ok(vk("create", "-q", "-f", "raw", img, "4M"))
+    qio(img, "write -P 7 1M 64k", "write -P 9 3M 4k", fmt="raw")
+    for args in (["info", "--output=json"], ["info"], ["map", "--output=json"], ["map"]):
+        q = ok(qimg(*args, "-f", "raw", img))
+        v = ok(vk(*args, "-f", "raw", img))
+        assert v.stdout == q.stdout, args
+
+
+def test_raw_convert_dd_compare(tmp_path):
+    a, b, c = tmp_path / "a.raw", tmp_path / "b.raw", tmp_path / "c.raw"
+    ok(vk("create", "-q", "-f", "raw", a, "4M"))
+    qio(a, "write -P 0x11 0 100k", "write -P 0x22 2M 512", fmt="raw")
+    r = ok(vk("convert", "-p", "-f", "raw", "-O", "raw", a, b))
+    assert r.stdout.rstrip().endswith("(100.00/100%)")
+    assert read_raw(a) == read_raw(b)
+    assert os.stat(b).st_blocks * 512 < 1 << 20     # holes stayed holes
+    r = ok(vk("compare", a, b))
+    assert r.stdout == "Images are identical.\n"
+    qio(b, "write -P 0x33 1M 512", fmt="raw")
+    r = vk("compare", a, b)
+    assert r.returncode == 1 and r.stdout == "Content mismatch at offset 1048576!\n"
+    assert qimg("compare", a, b).stdout == r.stdout
+    r = vk("compare", a, tmp_path / "nonexist")
+    assert r.returncode == 2
+    ok(vk("dd", "-f", "raw", "bs=4k", "skip=1", "count=10", f"if={a}", f"of={c}"))
+    assert read_raw(c) == read_raw(a)[4096:4096 + 40960]
+
+
+def test_compare_size_mismatch(tmp_path):
+    a, b = tmp_path / "a.raw", tmp_path / "b.raw"
+    ok(vk("create", "-q", "-f", "raw", a, "1M"))
+    ok(vk("create", "-q", "-f", "raw", b, "2M"))
+    r = ok(vk("compare", a, b))
+    assert r.stdout == "Warning: Image size mismatch!\nImages are identical.\n"
+    r = vk("compare", "-s", a, b)
+    assert r.returncode == 1 and "Strict mode: Image size mismatch!" in r.stdout
+    qio(b, "write -P 1 1536k 512", fmt="raw")
+    r = vk("compare", a, b)
+    assert r.returncode == 1 and "Content mismatch at offset 1572864!" in r.stdout
+
+
+def test_raw_resize(tmp_path):
+    a = tmp_path / "a.raw"
+    ok(vk("create", "-q", "-f", "raw", a, "4M"))
+    r = ok(vk("resize", "-f", "raw", a, "+1M"))
+    assert r.stdout == "Image resized.\n"
+    assert os.path.getsize(a) == 5 << 20
+    r = vk("resize", "-f", "raw", a, "-1M")
+    assert r.returncode == 1 and "--shrink" in r.stderr
+    assert os.path.getsize(a) == 5 << 20
+    ok(vk("resize", "-f", "raw", "--shrink", a, "-2M"))
+    assert os.path.getsize(a) == 3 << 20
+    ok(vk("resize", "-f", "raw", a, "8M"))
+    assert os.path.getsize(a) == 8 << 20
+
+
+def test_raw_check_not_supported(tmp_path):
+    a = tmp_path / "a.raw"
+    ok(vk("create", "-q", "-f", "raw", a, "1M"))
+    r = vk("check", "-f", "raw", a)
+    assert r.returncode == qimg("check", "-f", "raw", a).returncode == 63
+
+
+def test_measure_size_matches_qemu():
+    for args in (["-O", "raw", "--size", "1G"], ["--output=json", "-O", "raw", "--size", "3M"]):
+        assert ok(vk("measure", *args)).stdout == ok(qimg("measure", *args)).stdout
+
+
+def test_bench_output_shape(tmp_path):
+    a = tmp_path / "a.raw"
+    ok(vk("create", "-q", "-f", "raw", a, "4M"))
+    r = ok(vk("bench", "-f", "raw", "-c", "100", "-d", "4", "-s", "8k", "-S", "64k", a))
+    lines = r.stdout.splitlines()
+    assert lines[0] == ("Sending 100 read requests, 8192 bytes each, 4 in parallel "
+                        "(starting at offset 0, step size 65536)")
+    assert lines[1].startswith("Run completed in ") and lines[1].endswith(" seconds.")
+    r = ok(vk("bench", "-f", "raw", "-w", "-c", "64", "--pattern=171", "--flush-interval=8", a))
+    assert "Sending flush every 8 requests" in r.stdout
+    assert read_raw(a)[:64 * 4096] == b"\xab" * (64 * 4096)
+
+
+def test_unreadable_image_is_clean_error(tmp_path):
+    r = vk("info", tmp_path / "nope")
+    assert r.returncode == 1
+    assert "Could not open" in r.stderr and "nope" in r.stderr

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "accel.h"
@@ -34,13 +35,15 @@ enum machine_state {
 
 struct vcpu {
     struct machine *m;
-    unsigned index;
+    unsigned index;             /* also the initial APIC ID; 0 is the BSP */
     pthread_t thread;
+    bool thread_started;
     void *accel_state;          /* owned by the accelerator */
     atomic_bool paused;         /* acknowledged pause */
 };
 
 struct device_ops;
+struct chardev;
 
 struct device_instance {
     const struct device_ops *ops;
@@ -65,11 +68,17 @@ struct machine {
     struct device_instance *devices;
     unsigned nr_devices;
 
+    struct chardev *chardevs[8];  /* serial backends, for query-chardev */
+    unsigned nr_chardevs;
+
     pthread_mutex_t lock;       /* guards state changes below */
-    pthread_cond_t cond;
+    pthread_cond_t cond;        /* broadcast on every change below */
     enum machine_state state;
     int exit_status;
     bool pause_requested;
+    atomic_bool attention;      /* vCPUs must look at state/pause_requested */
+    unsigned nr_paused;         /* vCPUs parked because of pause_requested */
+    unsigned nr_running;        /* vCPU threads not yet finished */
 };
 
 /* Guest physical -> host pointer for [gpa, gpa+len) entirely inside RAM,
@@ -79,14 +88,42 @@ void *machine_gpa_to_hva(struct machine *m, uint64_t gpa, uint64_t len);
 /* Drive a platform interrupt line (GSI) through the accelerator's irqchip. */
 void machine_set_irq(struct machine *m, unsigned gsi, int level);
 
-/* Request a state change from any thread (device, control socket, vCPU). */
+/* Request a state change from any thread (device, control socket, vCPU).
+ * SHUTDOWN, RESET, FAILED and DEBUG_EXIT end the current run (the first one
+ * requested wins; a later request cannot override it); the main thread
+ * then exits or, for RESET without --no-reboot, reboots the machine.
+ * RUNNING/PAUSED are accepted too but machine_pause/resume are preferred. */
 void machine_request(struct machine *m, enum machine_state state, int exit_status);
+
+/* Stop every vCPU at an instruction boundary and wait until they have all
+ * parked (QMP `stop`); machine_resume lets them go on (`cont`). Any thread
+ * except a vCPU thread. Both are no-ops in the wrong state. */
+void machine_pause(struct machine *m);
+void machine_resume(struct machine *m);
+/* Current state (a snapshot; for query-status). */
+enum machine_state machine_get_state(struct machine *m);
+
+/* Lifecycle, used by vm_main: create (RAM, accelerator, vCPUs, devices from
+ * the board table, boot image), run until the guest ends, destroy. */
+int machine_create(const struct vm_config *cfg, struct machine **out, struct vk_err *err);
+/* Runs the machine, rebooting on reset; returns the process exit status. */
+int machine_run(struct machine *m, struct vk_err *err);
+void machine_destroy(struct machine *m);
+
+/* The e820 map of this machine (RAM below the PCI hole and above 4 GiB, the
+ * BIOS areas reserved). Returns the number of entries written (<= max). */
+struct e820_entry { uint64_t addr, size; uint32_t type; } __attribute__((packed));
+#define E820_RAM      1
+#define E820_RESERVED 2
+unsigned machine_e820(const struct machine *m, struct e820_entry *e, unsigned max);
 
 /* A platform device: one file, one const ops table, listed in the board
  * table (board.c) with its placement. Handlers see offsets only. */
 struct device_config {
     uint64_t base;              /* port or MMIO base from the board table */
+    uint64_t size;              /* length of the range at base */
     unsigned irq;               /* GSI, if any */
+    unsigned index;             /* instance number (COM1 = 0, COM2 = 1 ...) */
     const char *args;           /* --device/--serial option string, may be NULL */
 };
 
@@ -98,5 +135,49 @@ struct device_ops {
     void (*reset)(void *state);     /* optional: machine reset */
     void (*destroy)(void *state);   /* optional */
 };
+
+/* The board: which devices a machine has and where. One line per device in
+ * board.c, initialised in level order (then table order) and reset in the
+ * same order. `when` says whether an entry is present on a given command
+ * line:
+ *   BOARD_ALWAYS    always (its init may still decide to do nothing, e.g. a
+ *                   control socket without --control: it then sets *state
+ *                   to NULL and returns 0);
+ *   BOARD_SERIAL    when --serial number `index` was given (args = spec);
+ *   BOARD_OPTIONAL  only with `--device NAME[,opts]` (args = the whole spec,
+ *                   parse it with vk_kv_parse(args, "driver", ...)).
+ * A --device name that matches no BOARD_OPTIONAL entry is a command-line
+ * error. */
+enum board_level {
+    BOARD_LEVEL_CORE,           /* irqchips, firmware interfaces */
+    BOARD_LEVEL_DEV,            /* ordinary devices */
+    BOARD_LEVEL_LATE,           /* needs the others: ACPI tables, control socket */
+    BOARD_NR_LEVELS,
+};
+enum board_when { BOARD_ALWAYS, BOARD_SERIAL, BOARD_OPTIONAL };
+
+struct board_entry {
+    const struct device_ops *ops;
+    uint64_t base, size;
+    unsigned irq;
+    enum board_level level;
+    enum board_when when;
+    unsigned index;
+};
+extern const struct board_entry board_pc[];
+extern const unsigned board_pc_size;
+
+/* Set by the binary's signal handler (SIGINT/SIGTERM/SIGHUP): machine_run
+ * then ends the VM as QEMU does ("terminating on signal"), exit status 0. */
+extern volatile int machine_signal_received;
+
+/* Run one vCPU until the machine leaves the running/paused states
+ * (vcpu_loop.c; the thread body machine_run starts). */
+void *vcpu_thread(void *arg);
+/* Print the vCPU's registers at error level (after a fatal exit). */
+void vcpu_dump_regs(struct vcpu *v);
+
+/* Names accepted by --device (BOARD_OPTIONAL entries), for --help. */
+void board_list_optional(char *buf, size_t len);
 
 #endif

@@ -1,0 +1,125 @@
+/* Choosing a boot protocol and the common register set-ups. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../machine.h"
+#include "boot.h"
+
+uint64_t boot_low_ram_end(const struct machine *m)
+{
+    for (unsigned i = 0; i < m->nr_ram; i++)
+        if (m->ram[i].gpa == 0)
+            return m->ram[i].size;
+    return 0;
+}
+
+int boot_copy(struct machine *m, uint64_t gpa, const void *src, size_t len, struct vk_err *err)
+{
+    if (len == 0)
+        return 0;
+    void *dst = machine_gpa_to_hva(m, gpa, len);
+    if (!dst)
+        return vk_err_set(err, -EFAULT, "0x%llx+0x%zx is outside guest RAM (too little --memory?)",
+                          (unsigned long long)gpa, len);
+    memcpy(dst, src, len);
+    return 0;
+}
+
+int boot_zero(struct machine *m, uint64_t gpa, size_t len, struct vk_err *err)
+{
+    if (len == 0)
+        return 0;
+    void *dst = machine_gpa_to_hva(m, gpa, len);
+    if (!dst)
+        return vk_err_set(err, -EFAULT, "0x%llx+0x%zx is outside guest RAM (too little --memory?)",
+                          (unsigned long long)gpa, len);
+    memset(dst, 0, len);
+    return 0;
+}
+
+static struct vk_segment flat(uint16_t sel, uint8_t type, bool code64)
+{
+    return (struct vk_segment){ .base = 0, .limit = 0xffffffff, .selector = sel, .type = type,
+                                .present = 1, .s = 1, .g = 1, .db = code64 ? 0 : 1,
+                                .l = code64 ? 1 : 0 };
+}
+
+static void common_sregs(struct vk_sregs *s, uint16_t cs, uint16_t ds, bool code64,
+                         uint64_t gdt_base)
+{
+    s->cs = flat(cs, 0xb, code64);
+    s->ds = s->es = s->fs = s->gs = s->ss = flat(ds, 0x3, false);
+    /* A busy 32-bit TSS and an unusable LDT: what VMX requires of a
+     * protected-mode guest, harmless for the others. */
+    s->tr = (struct vk_segment){ .limit = 0x67, .type = 0xb, .present = 1 };
+    s->ldt = (struct vk_segment){ .limit = 0xffff, .type = 2, .present = 1, .unusable = 1 };
+    s->gdt = (struct vk_dtable){ gdt_base, gdt_base ? 4 * 8 - 1 : 0 };
+    s->idt = (struct vk_dtable){ 0, 0 };
+}
+
+int boot_set_flat32(struct vcpu *v, uint32_t eip, uint32_t eax, uint32_t ebx, uint32_t esi,
+                    bool linux_selectors, uint64_t gdt_base)
+{
+    const struct accel_ops *a = v->m->accel;
+    struct vk_sregs s;
+    int rc = a->get_sregs(v, &s);
+    if (rc < 0)
+        return rc;
+    common_sregs(&s, linux_selectors ? 0x10 : 0x08, linux_selectors ? 0x18 : 0x10, false,
+                 gdt_base);
+    s.cr0 = 0x11;   /* PE, ET */
+    s.cr3 = s.cr4 = 0;
+    s.efer = 0;
+    rc = a->set_sregs(v, &s);
+    if (rc < 0)
+        return rc;
+    struct vk_regs r = { .rip = eip, .rax = eax, .rbx = ebx, .rsi = esi, .rflags = 2 };
+    return a->set_regs(v, &r);
+}
+
+int boot_set_long64(struct vcpu *v, uint64_t rip, uint64_t rsi, uint64_t gdt_base,
+                    uint64_t cr3)
+{
+    const struct accel_ops *a = v->m->accel;
+    struct vk_sregs s;
+    int rc = a->get_sregs(v, &s);
+    if (rc < 0)
+        return rc;
+    common_sregs(&s, 0x10, 0x18, true, gdt_base);
+    s.cr0 = 0x80050033;   /* PG, AM, WP, NE, ET, MP, PE */
+    s.cr3 = cr3;
+    s.cr4 = 0x20;         /* PAE */
+    s.efer = 0x500;       /* LME, LMA */
+    rc = a->set_sregs(v, &s);
+    if (rc < 0)
+        return rc;
+    struct vk_regs r = { .rip = rip, .rsi = rsi, .rflags = 2 };
+    return a->set_regs(v, &r);
+}
+
+int boot_load(struct machine *m, struct vk_err *err)
+{
+    const struct vm_config *cfg = m->cfg;
+    if (!cfg->kernel) {
+        if (cfg->firmware)
+            return vk_err_set(err, -ENOTSUP, "--firmware %s: firmware boot is not supported yet",
+                              cfg->firmware);
+        return vk_err_set(err, -EINVAL, "no --kernel given");
+    }
+    char *img;
+    size_t len;
+    int rc = vk_read_file(cfg->kernel, &img, &len, err);
+    if (rc < 0)
+        return rc;
+    rc = boot_linux(m, (const uint8_t *)img, len, err);
+    if (rc == -ENOEXEC)
+        rc = boot_multiboot(m, (const uint8_t *)img, len, err);
+    if (rc == -ENOEXEC)
+        rc = vk_err_set(err, -ENOEXEC, "%s: not a Linux bzImage, vmlinux ELF or Multiboot kernel",
+                        cfg->kernel);
+    else if (rc < 0)
+        vk_err_prefix(err, "%s", cfg->kernel);
+    free(img);
+    return rc;
+}

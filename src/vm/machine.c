@@ -1,0 +1,426 @@
+/* The machine: guest RAM, the accelerator, vCPU threads, devices from the
+ * board table, and the lifecycle (run, pause, reset, power-off). */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boot/boot.h"
+#include "machine.h"
+
+volatile int machine_signal_received;
+
+/* ACPI tables for direct boot (acpi/acpi_install.c, another engineer's
+ * file): weak so the machine builds without it. */
+int acpi_build_install(struct machine *m, struct vk_err *err) __attribute__((weak));
+
+/* Put the guest image and the firmware tables in RAM (creation, reboot). */
+static int load_guest(struct machine *m, struct vk_err *err)
+{
+    int rc = boot_load(m, err);
+    if (rc == 0 && acpi_build_install)
+        rc = acpi_build_install(m, err);
+    return rc;
+}
+
+void *machine_gpa_to_hva(struct machine *m, uint64_t gpa, uint64_t len)
+{
+    for (unsigned i = 0; i < m->nr_ram; i++) {
+        struct ram_region *r = &m->ram[i];
+        if (gpa >= r->gpa && vk_range_ok(gpa - r->gpa, len, r->size))
+            return r->hva + (gpa - r->gpa);
+    }
+    return NULL;
+}
+
+void machine_set_irq(struct machine *m, unsigned gsi, int level)
+{
+    if (m->accel && m->accel->set_irq)
+        m->accel->set_irq(m, gsi, level);
+}
+
+static bool ended(enum machine_state s)
+{
+    return s != MACHINE_RUNNING && s != MACHINE_PAUSED;
+}
+
+static void kick_all(struct machine *m)
+{
+    for (unsigned i = 0; i < m->nr_vcpus; i++)
+        if (m->vcpus[i] && m->accel->vcpu_kick)
+            m->accel->vcpu_kick(m->vcpus[i]);
+}
+
+void machine_request(struct machine *m, enum machine_state state, int exit_status)
+{
+    pthread_mutex_lock(&m->lock);
+    if (ended(m->state)) {
+        pthread_mutex_unlock(&m->lock);   /* the first ending wins */
+        return;
+    }
+    if (state == MACHINE_PAUSED || state == MACHINE_RUNNING) {
+        pthread_mutex_unlock(&m->lock);
+        if (state == MACHINE_PAUSED)
+            machine_pause(m);
+        else
+            machine_resume(m);
+        return;
+    }
+    m->state = state;
+    m->exit_status = exit_status;
+    atomic_store(&m->attention, true);
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    kick_all(m);
+}
+
+void machine_pause(struct machine *m)
+{
+    pthread_mutex_lock(&m->lock);
+    if (m->state != MACHINE_RUNNING) {
+        pthread_mutex_unlock(&m->lock);
+        return;
+    }
+    m->pause_requested = true;
+    m->state = MACHINE_PAUSED;
+    atomic_store(&m->attention, true);
+    pthread_mutex_unlock(&m->lock);
+    kick_all(m);
+    pthread_mutex_lock(&m->lock);
+    while (m->pause_requested && m->nr_paused < m->nr_running && !ended(m->state))
+        pthread_cond_wait(&m->cond, &m->lock);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void machine_resume(struct machine *m)
+{
+    pthread_mutex_lock(&m->lock);
+    if (m->state == MACHINE_PAUSED) {
+        m->pause_requested = false;
+        m->state = MACHINE_RUNNING;
+        atomic_store(&m->attention, false);
+        pthread_cond_broadcast(&m->cond);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+enum machine_state machine_get_state(struct machine *m)
+{
+    pthread_mutex_lock(&m->lock);
+    enum machine_state s = m->state;
+    pthread_mutex_unlock(&m->lock);
+    return s;
+}
+
+unsigned machine_e820(const struct machine *m, struct e820_entry *e, unsigned max)
+{
+    struct e820_entry all[8];
+    unsigned n = 0;
+    uint64_t low = 0;
+    for (unsigned i = 0; i < m->nr_ram; i++)
+        if (m->ram[i].gpa == 0)
+            low = m->ram[i].size;
+    /* Conventional memory up to the EBDA, the BIOS ROM area, then RAM from
+     * 1 MiB to the PCI hole; the top of 4 GiB holds firmware and the
+     * accelerator's private pages. */
+    all[n++] = (struct e820_entry){ 0, VK_MIN(low, 0x9fc00ULL), E820_RAM };
+    all[n++] = (struct e820_entry){ 0x9fc00, 0x400, E820_RESERVED };
+    all[n++] = (struct e820_entry){ 0xf0000, 0x10000, E820_RESERVED };
+    if (low > 0x100000)
+        all[n++] = (struct e820_entry){ 0x100000, low - 0x100000, E820_RAM };
+    all[n++] = (struct e820_entry){ 0xfffbc000, 0x100000000ULL - 0xfffbc000, E820_RESERVED };
+    for (unsigned i = 0; i < m->nr_ram; i++)
+        if (m->ram[i].gpa >= MACHINE_HIGH_RAM_START)
+            all[n++] = (struct e820_entry){ m->ram[i].gpa, m->ram[i].size, E820_RAM };
+    unsigned w = 0;
+    for (unsigned i = 0; i < n && w < max; i++)
+        if (all[i].size)
+            e[w++] = all[i];
+    return w;
+}
+
+static int alloc_ram(struct machine *m, struct vk_err *err)
+{
+    uint64_t size = m->cfg->memory;
+    unsigned flags = MFD_CLOEXEC;
+    if (m->cfg->hugepages)
+        flags |= MFD_HUGETLB;
+    m->ram_fd = memfd_create("virtkit-ram", flags);
+    if (m->ram_fd < 0)
+        return vk_err_errno(err, -errno, "memfd_create%s",
+                            m->cfg->hugepages ? " (hugepages)" : "");
+    if (ftruncate(m->ram_fd, (off_t)size) < 0)
+        return vk_err_errno(err, -errno, "allocating %llu bytes of guest RAM",
+                            (unsigned long long)size);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m->ram_fd, 0);
+    if (p == MAP_FAILED)
+        return vk_err_errno(err, -errno, "mapping guest RAM");
+    madvise(p, size, MADV_MERGEABLE);
+    uint64_t low = VK_MIN(size, MACHINE_PCI_HOLE_START);
+    m->ram[m->nr_ram++] = (struct ram_region){ 0, low, p };
+    if (size > low)
+        m->ram[m->nr_ram++] = (struct ram_region){ MACHINE_HIGH_RAM_START, size - low,
+                                                   (uint8_t *)p + low };
+    m->ram_size = size;
+    return 0;
+}
+
+/* Accelerator VM, RAM slots and vCPUs: done at creation and again on reset
+ * (the accelerator's whole state, in-kernel irqchips included, is rebuilt:
+ * that is the simplest complete reset). */
+static int accel_up(struct machine *m, struct vk_err *err)
+{
+    int rc = m->accel->vm_init(m, err);
+    if (rc < 0)
+        return rc;
+    for (unsigned i = 0; i < m->nr_ram; i++) {
+        rc = m->accel->map_ram(m, m->ram[i].gpa, m->ram[i].size, m->ram[i].hva, err);
+        if (rc < 0)
+            return rc;
+    }
+    for (unsigned i = 0; i < m->nr_vcpus; i++) {
+        rc = m->accel->vcpu_init(m->vcpus[i], err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void accel_down(struct machine *m)
+{
+    for (unsigned i = 0; i < m->nr_vcpus; i++)
+        if (m->vcpus[i] && m->vcpus[i]->accel_state)
+            m->accel->vcpu_exit(m->vcpus[i]);
+    if (m->accel_state)
+        m->accel->vm_exit(m);
+}
+
+static int devices_up(struct machine *m, struct vk_err *err)
+{
+    const struct vm_config *cfg = m->cfg;
+    /* Every --device must name an optional board entry. */
+    for (unsigned d = 0; d < cfg->nr_devices; d++) {
+        size_t len = strcspn(cfg->devices[d], ",");
+        bool found = false;
+        for (unsigned i = 0; i < board_pc_size && !found; i++)
+            found = board_pc[i].when == BOARD_OPTIONAL && board_pc[i].ops &&
+                    strlen(board_pc[i].ops->name) == len &&
+                    !strncmp(board_pc[i].ops->name, cfg->devices[d], len);
+        if (!found) {
+            char names[256];
+            board_list_optional(names, sizeof(names));
+            return vk_err_set(err, -EINVAL, "unknown --device '%.*s' (available: %s)",
+                              (int)len, cfg->devices[d], names);
+        }
+    }
+    m->devices = calloc(board_pc_size + cfg->nr_devices, sizeof(*m->devices));
+    if (!m->devices)
+        return vk_err_set(err, -ENOMEM, "out of memory");
+    for (unsigned level = 0; level < BOARD_NR_LEVELS; level++) {
+        for (unsigned i = 0; i < board_pc_size; i++) {
+            const struct board_entry *b = &board_pc[i];
+            if (b->level != level || !b->ops)
+                continue;   /* NULL ops: a device whose file is not built */
+            struct device_config dc = { .base = b->base, .size = b->size, .irq = b->irq,
+                                        .index = b->index };
+            unsigned copies = 1;
+            if (b->when == BOARD_SERIAL) {
+                if (b->index >= VK_ARRAY_SIZE(cfg->serial) || !cfg->serial[b->index])
+                    continue;
+                dc.args = cfg->serial[b->index];
+            }
+            if (b->when == BOARD_OPTIONAL)
+                copies = 0;
+            for (unsigned d = 0; d < cfg->nr_devices && b->when == BOARD_OPTIONAL; d++) {
+                size_t len = strcspn(cfg->devices[d], ",");
+                if (strlen(b->ops->name) != len || strncmp(b->ops->name, cfg->devices[d], len))
+                    continue;
+                dc.args = cfg->devices[d];
+                copies = 1;
+                break;   /* one instance per entry: a second would overlap */
+            }
+            if (!copies)
+                continue;
+            void *state = NULL;
+            int rc = b->ops->init(m, &dc, &state, err);
+            if (rc < 0) {
+                vk_err_prefix(err, "%s", b->ops->name);
+                return rc;
+            }
+            m->devices[m->nr_devices++] = (struct device_instance){ b->ops, state };
+        }
+    }
+    return 0;
+}
+
+int machine_create(const struct vm_config *cfg, struct machine **out, struct vk_err *err)
+{
+    struct machine *m = calloc(1, sizeof(*m));
+    if (!m)
+        return vk_err_set(err, -ENOMEM, "out of memory");
+    m->cfg = cfg;
+    m->ram_fd = -1;
+    m->state = MACHINE_RUNNING;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    bus_init(&m->pio, "pio");
+    bus_init(&m->mmio, "mmio");
+    *out = m;   /* machine_destroy cleans up a half-built machine too */
+
+    int rc;
+    if (cfg->smp < 1 || cfg->smp > MACHINE_MAX_VCPUS)
+        return vk_err_set(err, -EINVAL, "--smp %u: want 1..%d", cfg->smp, MACHINE_MAX_VCPUS);
+    m->accel = accel_select(cfg->accel, err);
+    if (!m->accel)
+        return err && err->code ? err->code : -ENOTSUP;
+    rc = alloc_ram(m, err);
+    if (rc < 0)
+        return rc;
+    m->nr_vcpus = cfg->smp;
+    for (unsigned i = 0; i < cfg->smp; i++) {
+        m->vcpus[i] = calloc(1, sizeof(struct vcpu));
+        if (!m->vcpus[i])
+            return vk_err_set(err, -ENOMEM, "out of memory");
+        m->vcpus[i]->m = m;
+        m->vcpus[i]->index = i;
+    }
+    rc = accel_up(m, err);
+    if (rc < 0)
+        return rc;
+    rc = devices_up(m, err);
+    if (rc < 0)
+        return rc;
+    return load_guest(m, err);
+}
+
+static int start_vcpus(struct machine *m, struct vk_err *err)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    /* vCPU threads take no process signals except the accelerator's kick. */
+    sigdelset(&all, SIGRTMIN);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = 0;
+    for (unsigned i = 0; i < m->nr_vcpus; i++) {
+        struct vcpu *v = m->vcpus[i];
+        pthread_mutex_lock(&m->lock);
+        m->nr_running++;
+        pthread_mutex_unlock(&m->lock);
+        rc = pthread_create(&v->thread, NULL, vcpu_thread, v);
+        if (rc) {
+            pthread_mutex_lock(&m->lock);
+            m->nr_running--;
+            pthread_mutex_unlock(&m->lock);
+            vk_err_errno(err, -rc, "starting vCPU %u", i);
+            machine_request(m, MACHINE_FAILED, 1);
+            rc = -rc;
+            break;
+        }
+        v->thread_started = true;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+static void join_vcpus(struct machine *m)
+{
+    for (unsigned i = 0; i < m->nr_vcpus; i++) {
+        struct vcpu *v = m->vcpus[i];
+        if (v && v->thread_started) {
+            pthread_join(v->thread, NULL);
+            v->thread_started = false;
+        }
+    }
+}
+
+static int reboot(struct machine *m, struct vk_err *err)
+{
+    accel_down(m);
+    int rc = accel_up(m, err);
+    if (rc < 0)
+        return rc;
+    for (unsigned i = 0; i < m->nr_devices; i++)
+        if (m->devices[i].ops->reset && m->devices[i].state)
+            m->devices[i].ops->reset(m->devices[i].state);
+    rc = load_guest(m, err);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    m->state = MACHINE_RUNNING;
+    m->pause_requested = false;
+    atomic_store(&m->attention, false);
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
+int machine_run(struct machine *m, struct vk_err *err)
+{
+    for (;;) {
+        int rc = start_vcpus(m, err);
+        pthread_mutex_lock(&m->lock);
+        while (!ended(m->state)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200 * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+            if (machine_signal_received && !ended(m->state)) {
+                pthread_mutex_unlock(&m->lock);
+                vk_info("terminating on signal %d", machine_signal_received);
+                machine_request(m, MACHINE_SHUTDOWN, 0);
+                pthread_mutex_lock(&m->lock);
+            }
+        }
+        enum machine_state st = m->state;
+        int status = m->exit_status;
+        pthread_mutex_unlock(&m->lock);
+        kick_all(m);
+        join_vcpus(m);
+        if (rc < 0)
+            return 1;
+        switch (st) {
+        case MACHINE_RESET:
+            if (m->cfg->no_reboot)
+                return 0;
+            if (reboot(m, err) < 0)
+                return 1;
+            continue;
+        case MACHINE_SHUTDOWN:
+            return 0;
+        case MACHINE_DEBUG_EXIT:
+            return status;
+        default:
+            return status ? status : 1;
+        }
+    }
+}
+
+void machine_destroy(struct machine *m)
+{
+    if (!m)
+        return;
+    join_vcpus(m);
+    for (unsigned i = m->nr_devices; i-- > 0;)
+        if (m->devices[i].ops->destroy && m->devices[i].state)
+            m->devices[i].ops->destroy(m->devices[i].state);
+    free(m->devices);
+    if (m->accel)
+        accel_down(m);
+    for (unsigned i = 0; i < m->nr_vcpus; i++)
+        free(m->vcpus[i]);
+    if (m->nr_ram)
+        munmap(m->ram[0].hva, m->ram_size);
+    if (m->ram_fd >= 0)
+        close(m->ram_fd);
+    bus_destroy(&m->pio);
+    bus_destroy(&m->mmio);
+    pthread_cond_destroy(&m->cond);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}

@@ -25,8 +25,8 @@ def expected_offsets(n):
     off, out = 0, []
     for _ in range(n):
         out.append(off)
-        off += STEP
-        if off >= SIZE or SIZE - off < REQ:
+        off = (off + STEP) % SIZE
+        if SIZE - off < REQ:
             off = 0
     return out
 

@@ -1,8 +1,8 @@
 /* virtkit img bench: qemu-img bench compatible I/O benchmark.
  *   [-c count] [-d depth] [-f fmt] [--flush-interval=N] [-n] [--no-drain]
  *   [-o offset] [--pattern=N] [-q] [-s size] [-S step] [-t cache] [-w] [-U] file
- * Requests go out in order (offset, offset+step, ... wrapping to 0 at the
- * end of the image) from min(depth, 16) threads sharing one open image.
+ * Requests go out in order (offset, offset+step, ... modulo the image size)
+ * from min(depth, 16) threads sharing one open image.
  * virtkit extension: --flushed-log=FILE appends, after each completed flush,
  * the number of leading requests that flush made durable (crash tests). */
 #include <fcntl.h>
@@ -50,8 +50,9 @@ static void *bench_thread(void *arg)
             break;
         }
         uint64_t idx = s->issued++, off = s->offset;
-        s->offset += s->step;
-        if (s->offset >= s->image_size || s->image_size - s->offset < s->size)
+        /* as qemu-img: advance by step modulo the image size */
+        s->offset = (s->offset % s->image_size + s->step % s->image_size) % s->image_size;
+        if (s->image_size - s->offset < s->size)
             s->offset = 0;
         pthread_mutex_unlock(&s->lock);
 

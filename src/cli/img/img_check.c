@@ -68,6 +68,7 @@ int img_check(int argc, char **argv)
         { "format", required_argument, NULL, 'f' },
         { "repair", required_argument, NULL, 'r' },
         { "output", required_argument, NULL, OPT_OUTPUT },
+        { "json", no_argument, NULL, 'j' + 512 },
         { "force-share", no_argument, NULL, 'U' },
         { "object", required_argument, NULL, OPT_OBJECT },
         { NULL, 0, NULL, 0 },
@@ -94,6 +95,7 @@ int img_check(int argc, char **argv)
             if (img_cache_flags(optarg, &flags) < 0)
                 return img_usage("check", "Invalid source cache option: %s", optarg);
             break;
+        case 'j' + 512: json = true; break;
         case OPT_OUTPUT:
             if (img_parse_output(optarg, &json) < 0)
                 return img_usage("check", "--output must be used with human or json as argument.");

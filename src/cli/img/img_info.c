@@ -56,6 +56,7 @@ int img_info(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "format", required_argument, NULL, 'f' },
         { "output", required_argument, NULL, OPT_OUTPUT },
+        { "json", no_argument, NULL, 'j' + 512 },
         { "backing-chain", no_argument, NULL, OPT_CHAIN },
         { "force-share", no_argument, NULL, 'U' },
         { "object", required_argument, NULL, OPT_OBJECT },
@@ -70,6 +71,7 @@ int img_info(int argc, char **argv)
         case 'f': fmt = optarg; break;
         case 'U': case OPT_OBJECT: break;
         case OPT_CHAIN: chain = true; break;
+        case 'j' + 512: json = true; break;
         case OPT_OUTPUT:
             if (img_parse_output(optarg, &json) < 0)
                 return img_usage("info", "--output must be used with human or json as argument.");

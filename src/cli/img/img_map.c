@@ -48,6 +48,7 @@ int img_map(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "format", required_argument, NULL, 'f' },
         { "output", required_argument, NULL, OPT_OUTPUT },
+        { "json", no_argument, NULL, 'j' + 512 },
         { "start-offset", required_argument, NULL, OPT_START },
         { "max-length", required_argument, NULL, OPT_MAXLEN },
         { "force-share", no_argument, NULL, 'U' },
@@ -63,6 +64,7 @@ int img_map(int argc, char **argv)
         switch (c) {
         case 'f': fmt = optarg; break;
         case 'U': case OPT_OBJECT: break;
+        case 'j' + 512: json = true; break;
         case OPT_OUTPUT:
             if (img_parse_output(optarg, &json) < 0)
                 return img_usage("map", "--output must be used with human or json as argument.");

@@ -11,6 +11,7 @@ int img_measure(int argc, char **argv)
     static const struct option lopts[] = {
         { "help", no_argument, NULL, 'h' },
         { "output", required_argument, NULL, OPT_OUTPUT },
+        { "json", no_argument, NULL, 'j' + 512 },
         { "size", required_argument, NULL, OPT_SIZE },
         { "force-share", no_argument, NULL, 'U' },
         { "object", required_argument, NULL, OPT_OBJECT },
@@ -46,6 +47,7 @@ int img_measure(int argc, char **argv)
             }
             have_size = true;
             break;
+        case 'j' + 512: json = true; break;
         case OPT_OUTPUT:
             if (img_parse_output(optarg, &json) < 0) {
                 free(optstr);

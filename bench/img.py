@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""virtkit img vs qemu-img, same machine, same run; prints virtkit/qemu-img
+time ratios (<= 1.00: virtkit at least as fast).
+
+Workloads (issue 3): convert raw->qcow2 and qcow2->raw of a 2 GiB image
+holding 768 MiB of data, compressed convert of the same, check of a large
+image (4 KiB clusters), and 4 KiB scattered reads/writes through `img bench`.
+VIRTKIT_BENCH_DIR picks the scratch folder (default /var/tmp); it needs
+about 5 GiB. VIRTKIT_BENCH_SMALL=1 shrinks everything 8x for a quick look.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = pathlib.Path(__file__).resolve().parents[1]
+BUILD = pathlib.Path(os.environ.get("VIRTKIT_BUILD", TOP / "build"))
+VK = str(BUILD / "src/cli/virtkit")
+QIMG = shutil.which("qemu-img")
+SMALL = os.environ.get("VIRTKIT_BENCH_SMALL") == "1"
+SCALE = 8 if SMALL else 1
+SIZE = (2 << 30) // SCALE
+DATA = (768 << 20) // SCALE
+EXTENT = 8 << 20
+
+
+def make_source(path):
+    """2 GiB sparse raw file with 768 MiB of half-compressible data in 8 MiB extents."""
+    with open(path, "wb") as f:
+        f.truncate(SIZE)
+        n = DATA // EXTENT
+        stride = SIZE // n
+        text = (b"virtkit benchmark data, compressible half of each cluster. " * 600)[:32768]
+        for i in range(n):
+            f.seek(i * stride)
+            buf = bytearray()
+            for _ in range(EXTENT // 65536):
+                buf += os.urandom(32768) + text
+            f.write(buf)
+
+
+def timed(args):
+    t0 = time.monotonic()
+    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dt = time.monotonic() - t0
+    if r.returncode not in (0,):
+        sys.stderr.write(f"{' '.join(args)} failed ({r.returncode}): {r.stderr}\n")
+        return None, r
+    return dt, r
+
+
+def bench_time(out):
+    for line in out.splitlines():
+        if line.startswith("Run completed in "):
+            return float(line.split()[3])
+    return None
+
+
+def row(name, tv, tq):
+    if tv is None or tq is None:
+        print(f"{name:<34} virtkit {'-' if tv is None else f'{tv:.3f}s':>9}  "
+              f"qemu-img {'-' if tq is None else f'{tq:.3f}s':>9}  ratio   n/a")
+        return
+    print(f"{name:<34} virtkit {tv:8.3f}s  qemu-img {tq:8.3f}s  ratio {tv / tq:5.2f}")
+
+
+def main():
+    if not QIMG:
+        print("SKIP: qemu-img is not installed")
+        return 0
+    if not os.path.exists(VK):
+        print(f"SKIP: {VK} is not built")
+        return 0
+    base = os.environ.get("VIRTKIT_BENCH_DIR", "/var/tmp")
+    d = pathlib.Path(tempfile.mkdtemp(prefix="vk-img-bench-", dir=base))
+    try:
+        probe = subprocess.run([VK, "img", "create", "-q", "-f", "qcow2", str(d / "p.qcow2"), "1M"],
+                               capture_output=True, text=True)
+        if probe.returncode:
+            print(f"SKIP: virtkit qcow2 not usable: {probe.stderr.strip()}")
+            return 0
+        src = d / "src.raw"
+        make_source(src)
+        print(f"image: {SIZE >> 20} MiB virtual, {DATA >> 20} MiB data; "
+              f"{os.cpu_count()} CPUs; ratio = virtkit / qemu-img")
+        # a qcow2 source made by qemu-img, used by both for qcow2->raw
+        qsrc = d / "qsrc.qcow2"
+        subprocess.run([QIMG, "convert", "-f", "raw", "-O", "qcow2", str(src), str(qsrc)], check=True)
+        cases = [
+            ("convert raw->qcow2", ["convert", "-f", "raw", "-O", "qcow2", str(src), "{out}.qcow2"]),
+            ("convert qcow2->raw", ["convert", "-f", "qcow2", "-O", "raw", str(qsrc), "{out}.raw"]),
+            ("convert -c raw->qcow2 (zlib)", ["convert", "-c", "-f", "raw", "-O", "qcow2", str(src),
+                                              "{out}.qcow2"]),
+            ("convert -c raw->qcow2 (zstd)", ["convert", "-c", "-f", "raw", "-O", "qcow2", "-o",
+                                              "compression_type=zstd", str(src), "{out}.qcow2"]),
+        ]
+        for name, args in cases:
+            res = {}
+            for tool, exe in (("qemu-img", [QIMG]), ("virtkit", [VK, "img"])):
+                out = str(d / f"out-{tool}")
+                a = [x.replace("{out}", out) for x in args]
+                res[tool], _ = timed(exe + a)
+                for ext in (".qcow2", ".raw"):
+                    if os.path.exists(out + ext):
+                        os.unlink(out + ext)
+            row(name, res["virtkit"], res["qemu-img"])
+
+        # check of a large image: 4 KiB clusters -> ~200k data clusters
+        big = d / "big.qcow2"
+        subprocess.run([QIMG, "convert", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4k",
+                        str(src), str(big)], check=True)
+        tq, _ = timed([QIMG, "check", str(big)])
+        tv, _ = timed([VK, "img", "check", str(big)])
+        row("check (4k clusters)", tv, tq)
+
+        # scattered 4 KiB I/O: a step of 7 MiB + 12 KiB modulo the size
+        step = str((7 << 20) + 12288)
+        count = str(200000 // SCALE)
+        for mode, extra in (("read", []), ("write", ["-w"])):
+            res = {}
+            for tool, exe in (("qemu-img", [QIMG]), ("virtkit", [VK, "img"])):
+                img = d / f"io-{tool}.qcow2"
+                shutil.copyfile(qsrc, img)
+                _, r = timed(exe + ["bench", "-f", "qcow2", "-t", "none", "-c", count, "-d", "64",
+                                    "-s", "4k", "-S", step] + extra + [str(img)])
+                res[tool] = bench_time(r.stdout) if r.returncode == 0 else None
+                img.unlink()
+            row(f"bench 4k {mode} (O_DIRECT, depth 64)", res["virtkit"], res["qemu-img"])
+        return 0
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

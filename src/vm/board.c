@@ -12,6 +12,7 @@ extern const struct device_ops ns16550_ops, i8042_ops, port92_ops, port80_ops,
  * whose ops is NULL is skipped. */
 #define WEAK __attribute__((weak))
 extern const struct device_ops fw_cfg_device WEAK, acpi_pm_device WEAK;
+extern const struct device_ops acpi_tables_device WEAK, mptable_device WEAK, control_device WEAK;
 
 const struct board_entry board_pc[] = {
     /* ops               base   size  irq level              when            index */
@@ -27,6 +28,9 @@ const struct board_entry board_pc[] = {
     { &mc146818_ops,     0x70,  2,    8,  BOARD_LEVEL_DEV,   BOARD_ALWAYS,   0 },
     { &debug_exit_ops,   0xf4,  4,    0,  BOARD_LEVEL_DEV,   BOARD_OPTIONAL, 0 },
     { &pc_testdev_ops,   0xe0,  8,    0,  BOARD_LEVEL_DEV,   BOARD_OPTIONAL, 0 },
+    { &acpi_tables_device, 0,   0,    0,  BOARD_LEVEL_LATE,  BOARD_ALWAYS,   0 },
+    { &mptable_device,   0,     0,    0,  BOARD_LEVEL_LATE,  BOARD_ALWAYS,   0 },
+    { &control_device,   0,     0,    0,  BOARD_LEVEL_LATE,  BOARD_ALWAYS,   0 },
 };
 const unsigned board_pc_size = VK_ARRAY_SIZE(board_pc);
 

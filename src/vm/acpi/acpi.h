@@ -18,11 +18,11 @@
 #include "util.h"
 
 /* Where acpi_build_install() puts the tables for direct kernel boot: the
- * BIOS area that Linux and kvm-unit-tests scan for "RSD PTR ". The guest's
- * memory map must reserve 0xE0000-0xFFFFF (the MP table uses 0xF0000+). */
-#define ACPI_RSDP_ADDR     0xE0000ULL
-#define ACPI_TABLES_ADDR   0xE0040ULL
-#define ACPI_TABLES_MAX    (0xF0000ULL - ACPI_TABLES_ADDR)
+ * F-segment, which the e820 map reserves and where Linux and kvm-unit-tests
+ * scan for "RSD PTR ". mptable.c uses 0xF0040-0xF0FFF. */
+#define ACPI_RSDP_ADDR     0xF0000ULL
+#define ACPI_TABLES_ADDR   0xF1000ULL
+#define ACPI_TABLES_MAX    (0xFE000ULL - ACPI_TABLES_ADDR)
 
 #define ACPI_LAPIC_ADDR    0xFEE00000u
 #define ACPI_IOAPIC_ADDR   0xFEC00000u
@@ -99,5 +99,7 @@ struct machine;
  * publish them over fw_cfg when the board has one. Call after RAM and the
  * board devices exist. */
 int acpi_build_install(struct machine *m, struct vk_err *err) VK_MUST_CHECK;
+struct device_ops;
+extern const struct device_ops acpi_tables_device;   /* board table entry */
 
 #endif

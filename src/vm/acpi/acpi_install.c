@@ -53,7 +53,7 @@ int acpi_build_install(struct machine *m, struct vk_err *err)
         uint8_t *dst[ACPI_NR_FILES];
 
         if (t.files[ACPI_FILE_TABLES].len > ACPI_TABLES_MAX) {
-            r = vk_err_set(err, -E2BIG, "acpi: tables (%zu bytes) do not fit below 0xF0000",
+            r = vk_err_set(err, -E2BIG, "acpi: tables (%zu bytes) do not fit in the F-segment",
                            t.files[ACPI_FILE_TABLES].len);
             goto out;
         }
@@ -73,3 +73,46 @@ out:
     acpi_tables_free(&t);
     return r;
 }
+
+/* The board entry (level LATE: RAM, fw_cfg and acpi-pm exist by then).
+ * Reinstalled on reset, since the guest owned that memory meanwhile. */
+struct acpi_tables_state {
+    struct machine *m;
+};
+
+static int acpi_tables_init(struct machine *m, const struct device_config *cfg, void **state,
+                            struct vk_err *err)
+{
+    struct acpi_tables_state *s;
+    int r = acpi_build_install(m, err);
+
+    if (r < 0)
+        return r;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return vk_err_errno(err, -ENOMEM, "acpi");
+    s->m = m;
+    *state = s;
+    return 0;
+}
+
+static void acpi_tables_reset(void *state)
+{
+    struct acpi_tables_state *s = state;
+    struct vk_err err = {0};
+
+    if (acpi_build_install(s->m, &err) < 0)
+        vk_warn("acpi: reinstalling tables on reset: %s", err.msg);
+}
+
+static void acpi_tables_destroy(void *state)
+{
+    free(state);
+}
+
+const struct device_ops acpi_tables_device = {
+    .name = "acpi-tables",
+    .init = acpi_tables_init,
+    .reset = acpi_tables_reset,
+    .destroy = acpi_tables_destroy,
+};

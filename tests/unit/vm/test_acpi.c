@@ -303,7 +303,7 @@ static void test_pm(void)
     tap_ok(t2 != t1, "PM timer counts");
 
     tap_is_int(acpi_build_install(&f->m, NULL), 0, "acpi_build_install");
-    tap_ok(!memcmp(f->m.ram[0].hva + ACPI_RSDP_ADDR, "RSD PTR ", 8), "RSDP at 0xE0000 in RAM");
+    tap_ok(!memcmp(f->m.ram[0].hva + ACPI_RSDP_ADDR, "RSD PTR ", 8), "RSDP in the F-segment");
     struct fw_cfg *fc = fw_cfg_find(&f->m);
     tap_ok(fw_cfg_file_key(fc, "etc/acpi/tables") > 0 && fw_cfg_file_key(fc, "etc/acpi/rsdp") > 0 &&
            fw_cfg_file_key(fc, "etc/table-loader") > 0, "tables published over fw_cfg");

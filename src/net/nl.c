@@ -233,15 +233,16 @@ int net_link_get(const char *name, struct net_link *out, struct vk_err *err)
     int r = net_link_list(&v, &n, err);
     if (r < 0)
         return r;
-    r = vk_err_set(err, -ENODEV, "interface %s does not exist", name);
+    r = -ENODEV;
     for (size_t i = 0; i < n; i++)
         if (!strcmp(v[i].name, name)) {
             *out = v[i];
             r = 0;
-            if (err) err->code = 0;
             break;
         }
     free(v);
+    if (r < 0)
+        vk_err_set(err, r, "interface %s does not exist", name);
     return r;
 }
 

@@ -14,6 +14,7 @@
 
 struct vkd;
 struct vkd_conn;
+struct domain;
 typedef void (*vkd_fd_cb)(struct vkd *d, int fd, uint32_t events, void *opaque);
 
 struct vkd {
@@ -25,7 +26,9 @@ struct vkd {
     int listen_rw, listen_ro;
     bool quit;
     struct vkd_conn *conns;    /* client connections */
-    void *area_state[8];       /* per-area private state, indexed by area */
+    struct domain *domains;    /* domain registry (domain.c) */
+    int next_domain_id;
+    void *area_state[8];       /* other areas' private state (index: theirs to pick) */
 };
 
 /* Watch fd for epoll `events` (EPOLLIN...); cb runs on the loop. One watch
@@ -47,6 +50,9 @@ void vkd_emit(struct vkd *d, const char *name, struct json_object *data);
 typedef void (*vkd_exit_cb)(struct vkd *d, pid_t pid, int wstatus, void *opaque);
 int vkd_watch_pid(struct vkd *d, pid_t pid, vkd_exit_cb cb, void *opaque) VK_MUST_CHECK;
 void vkd_unwatch_pid(struct vkd *d, pid_t pid);
+/* Wait up to timeout_ms for the process behind a watched pidfd to exit; if
+ * it did, its callback runs now. 1 = exited, 0 = still running. */
+int vkd_wait_pidfd(struct vkd *d, int pidfd, int timeout_ms);
 
 /* A client connection. */
 struct vkd_conn {

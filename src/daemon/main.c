@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +160,26 @@ int vkd_watch_pid(struct vkd *d, pid_t pid, vkd_exit_cb cb, void *opaque)
     watches[pidfd].pid = pid;
     watches[pidfd].exit_cb = cb;
     return pidfd;
+}
+
+/* Wait up to timeout_ms for a watched pidfd; if the process exited, run
+ * its exit callback now. 1 = exited (callback ran), 0 = still running. */
+int vkd_wait_pidfd(struct vkd *d, int pidfd, int timeout_ms)
+{
+    struct pollfd p = { .fd = pidfd, .events = POLLIN };
+    int64_t deadline = vk_now_ns() + (int64_t)timeout_ms * 1000000;
+    for (;;) {
+        int left = (int)((deadline - vk_now_ns()) / 1000000);
+        int r = poll(&p, 1, left > 0 ? left : 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return 0;
+        break;
+    }
+    if ((size_t)pidfd < n_watches && watches[pidfd].exit_cb)
+        pid_exited(d, pidfd, EPOLLIN, watches[pidfd].opaque);
+    return 1;
 }
 
 void vkd_unwatch_pid(struct vkd *d, pid_t pid)

@@ -12,6 +12,9 @@ extern const struct device_ops ns16550_ops, i8042_ops, port92_ops, port80_ops,
  * whose ops is NULL is skipped. */
 #define WEAK __attribute__((weak))
 extern const struct device_ops fw_cfg_device WEAK, acpi_pm_device WEAK;
+extern const struct device_ops pci_host_device WEAK, virtio_disks_device WEAK,
+    virtio_rng_create_device WEAK, virtio_console_create_device WEAK,
+    virtio_balloon_create_device WEAK;
 extern const struct device_ops acpi_tables_device WEAK, mptable_device WEAK, control_device WEAK;
 
 const struct board_entry board_pc[] = {

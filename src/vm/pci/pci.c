@@ -408,10 +408,24 @@ int pci_bus_create(struct machine *m, struct pci_bus **out, struct vk_err *err)
     return 0;
 }
 
+void pci_bus_reset(struct pci_bus *bus)
+{
+    for (unsigned s = 1; s < PCI_MAX_SLOTS; s++) {
+        struct pci_device *d = bus->slots[s];
+        if (d && d->ops && d->ops->reset)
+            d->ops->reset(d);
+    }
+}
+
 void pci_bus_destroy(struct pci_bus *bus)
 {
     if (!bus)
         return;
+    for (unsigned s = 1; s < PCI_MAX_SLOTS; s++) {
+        struct pci_device *d = bus->slots[s];
+        if (d && d->ops && d->ops->destroy)
+            d->ops->destroy(d);   /* removes itself from the bus */
+    }
     struct machine *m = bus->m;
     bus_unregister(&m->pio, 0xcf8, bus);
     bus_unregister(&m->mmio, PCI_ECAM_BASE, bus);

@@ -26,17 +26,17 @@ struct bus_ops;
 #define PCI_MMIO32_BASE   0xC0000000ULL
 #define PCI_MMIO32_SIZE   0x20000000ULL     /* up to 0xDFFFFFFF */
 #define PCI_ECAM_BASE     0xE0000000ULL
-#define PCI_ECAM_BUSES    1                  /* bus 0 only for now */
+#define PCI_ECAM_BUSES    256                /* decoded; only bus 0 has devices */
 #define PCI_ECAM_SIZE     (PCI_ECAM_BUSES * 0x100000ULL)
 #define PCI_IO_BASE       0xC000
 #define PCI_IO_SIZE       0x4000
 #define PCI_MAX_SLOTS     32
-/* Legacy INTx: slot S pin P (0=INTA) -> GSI 16 + (S + P) % 4 on the IOAPIC,
- * level-triggered, active-low, as the ACPI _PRT describes. */
+/* Legacy INTx: slot S pin P (0=INTA) -> GSI 16 + (S + P) % 8 on the IOAPIC,
+ * level-triggered, active-low, exactly as the ACPI _PRT (acpi_build.c) says. */
 #define PCI_INTX_GSI_BASE 16
 static inline unsigned pci_intx_gsi(unsigned slot, unsigned pin)
 {
-    return PCI_INTX_GSI_BASE + (slot + pin) % 4;
+    return PCI_INTX_GSI_BASE + (slot + pin) % 8;
 }
 
 #define PCI_CFG_SPACE     256
@@ -84,7 +84,8 @@ struct pci_device;
 struct pci_device_ops {
     /* Called after the generic code handled a config write (BARs, command). */
     void (*config_write)(struct pci_device *d, unsigned off, uint32_t val, unsigned size);
-    void (*reset)(struct pci_device *d);
+    void (*reset)(struct pci_device *d);     /* machine reset */
+    void (*destroy)(struct pci_device *d);   /* the bus is going away */
 };
 
 #define PCI_MSIX_MAX 64
@@ -125,7 +126,10 @@ struct pci_bus {
 /* Create the bus with its host bridge at 00.0 and register its windows
  * (0xCF8-0xCFF, ECAM, the MMIO32 and I/O windows) on the machine. */
 int pci_bus_create(struct machine *m, struct pci_bus **out, struct vk_err *err) VK_MUST_CHECK;
-void pci_bus_destroy(struct pci_bus *bus);
+void pci_bus_destroy(struct pci_bus *bus);   /* destroys the devices on it too */
+void pci_bus_reset(struct pci_bus *bus);
+/* The machine's bus (the "pci" board device), or NULL before it exists. */
+struct pci_bus *machine_pci_bus(struct machine *m);
 
 /* Initialise a function: IDs and class; then add BARs and capabilities,
  * then pci_bus_add() which picks a free slot (or `slot` if >= 0), assigns

@@ -159,4 +159,11 @@ int virtio_rng_create(struct machine *m, const char *spec, struct vk_err *err) V
 int virtio_console_create(struct machine *m, const char *spec, struct vk_err *err) VK_MUST_CHECK;
 int virtio_balloon_create(struct machine *m, const char *spec, struct vk_err *err) VK_MUST_CHECK;
 
+/* The first device of a type on the machine's PCI bus, or NULL. */
+struct virtio_dev *virtio_find(struct machine *m, uint16_t device_id);
+/* Balloon control (QMP `balloon` / `query-balloon`): -ENODEV without one. */
+int virtio_balloon_set_target(struct machine *m, uint64_t guest_bytes);
+int virtio_balloon_query(struct machine *m, uint64_t *actual_bytes, uint64_t stats[16],
+                         uint32_t *stats_seen);
+
 #endif

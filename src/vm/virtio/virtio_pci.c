@@ -57,8 +57,6 @@ struct virtio_pci {
     atomic_bool stopping;
 };
 
-extern struct pci_bus *machine_pci_bus(struct machine *m);
-
 /* ---- interrupts ------------------------------------------------------- */
 
 static void raise_irq(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
@@ -323,6 +321,28 @@ static void add_virtio_cap(struct pci_device *d, uint8_t type, uint32_t off, uin
     pci_device_add_cap(d, PCI_CAP_ID_VNDR, cap, cap[2]);
 }
 
+/* PCI-side hooks: machine reset and bus teardown. */
+static void vp_pci_reset(struct pci_device *d)
+{
+    struct virtio_pci *vp = d->opaque;
+    pthread_mutex_lock(&vp->lock);
+    device_reset(vp);
+    pthread_mutex_unlock(&vp->lock);
+}
+
+static void vp_pci_destroy(struct pci_device *d)
+{
+    struct virtio_pci *vp = d->opaque;
+    struct virtio_dev *vd = vp->vd;
+    virtio_pci_destroy(vd);
+    free(vd);
+}
+
+static const struct pci_device_ops virtio_pci_dev_ops = {
+    .reset = vp_pci_reset,
+    .destroy = vp_pci_destroy,
+};
+
 static void *guest_map(void *opaque, uint64_t gpa, uint64_t len)
 {
     return machine_gpa_to_hva(opaque, gpa, len);
@@ -361,6 +381,7 @@ int virtio_pci_create(struct machine *m, struct virtio_dev *vd, unsigned nr_queu
     pci_device_init(d, vd->ops->name, 0x1af4, 0x1040 + vd->ops->device_id, 1,
                     vd->ops->pci_class, 0x1af4, 0x1100);
     d->opaque = vp;
+    d->ops = &virtio_pci_dev_ops;
     d->cfg[PCI_INTERRUPT_PIN] = 1;
     pci_device_add_bar(d, 4, PCI_BAR_MEM64, BAR_SIZE, true, &bar_ops, vp);
     add_virtio_cap(d, VIRTIO_PCI_CAP_COMMON, BAR_COMMON, 0x38, false);
@@ -416,4 +437,21 @@ void virtio_pci_destroy(struct virtio_dev *vd)
     free(vd->vqs);
     free(vp);
     vd->transport = NULL;
+}
+
+struct virtio_dev *virtio_find(struct machine *m, uint16_t device_id)
+{
+    struct pci_bus *bus = machine_pci_bus(m);
+    if (!bus)
+        return NULL;
+    struct virtio_dev *found = NULL;
+    pthread_mutex_lock(&bus->lock);
+    for (unsigned s = 1; s < PCI_MAX_SLOTS && !found; s++) {
+        struct pci_device *d = bus->slots[s];
+        if (d && d->ops == &virtio_pci_dev_ops &&
+            ((struct virtio_pci *)d->opaque)->vd->ops->device_id == device_id)
+            found = ((struct virtio_pci *)d->opaque)->vd;
+    }
+    pthread_mutex_unlock(&bus->lock);
+    return found;
 }

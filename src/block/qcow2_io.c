@@ -1,0 +1,533 @@
+/* qcow2 guest I/O: reads (normal, zero, compressed, backing, subclusters),
+ * allocating writes with copy-on-write, zero writes, discard, block status,
+ * preallocation and compressed cluster writes.
+ *
+ * Allocating writes hold the image lock; they allocate the clusters (refcount
+ * +1 in the cache), write the data, then update the L2 entry in the cache.
+ * qcow2_meta_flush later writes refcount blocks, syncs, writes L2 tables. */
+#include "qcow2.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static int read_compressed(struct qcow2_state *s, uint64_t e, uint64_t intra, void *buf,
+                           size_t len, struct vk_err *err)
+{
+    uint64_t coff, clen;
+    qcow2_compressed_range(s, e, &coff, &clen);
+    uint8_t *cbuf = malloc(clen), *out = malloc(s->cluster_size);
+    int r = 0;
+    if (!cbuf || !out) {
+        r = vk_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    r = blk_file_pread(s->b, s->b->fd, coff, cbuf, clen);
+    if (r < 0) {
+        vk_err_errno(err, r, "qcow2: reading compressed cluster at 0x%llx",
+                     (unsigned long long)coff);
+        goto out;
+    }
+    r = qcow2_decompress(s, cbuf, clen, out, s->cluster_size);
+    if (r < 0) {
+        vk_err_set(err, -EIO, "qcow2: compressed cluster at 0x%llx (%llu bytes) does not "
+                   "decompress", (unsigned long long)coff, (unsigned long long)clen);
+        goto out;
+    }
+    memcpy(buf, out + intra, len);
+out:
+    free(cbuf);
+    free(out);
+    return r;
+}
+
+/* Read guest data; `locked`: the caller holds s->lock (copy-on-write). */
+static int do_read(struct qcow2_state *s, uint64_t off, uint8_t *buf, size_t len, bool locked,
+                   struct vk_err *err)
+{
+    struct blk *b = s->b;
+    while (len) {
+        struct qcow2_map m;
+        uint64_t run;
+        if (!locked)
+            pthread_mutex_lock(&s->lock);
+        int r = qcow2_get_mapping(s, off, len, &m, &run, NULL, err);
+        if (!locked)
+            pthread_mutex_unlock(&s->lock);
+        if (r < 0)
+            return r;
+        uint64_t intra = off & (s->cluster_size - 1);
+        switch (m.type) {
+        case QC_UNALLOC:
+            r = blk_read_backing(b, off, buf, run, err);
+            break;
+        case QC_ZERO_PLAIN:
+        case QC_ZERO_ALLOC:
+            memset(buf, 0, run);
+            break;
+        case QC_NORMAL:
+            r = blk_file_pread(b, s->data_fd, m.host + intra, buf, run);
+            if (r < 0)
+                vk_err_errno(err, r, "qcow2: reading data at 0x%llx",
+                             (unsigned long long)(m.host + intra));
+            break;
+        case QC_COMPRESSED:
+            r = read_compressed(s, m.l2e, intra, buf, run, err);
+            break;
+        }
+        if (r < 0)
+            return r;
+        off += run;
+        buf += run;
+        len -= run;
+    }
+    return 0;
+}
+
+int qcow2_pread(struct blk *b, uint64_t off, void *buf, size_t len, struct vk_err *err)
+{
+    return do_read(Q(b), off, buf, len, false, err);
+}
+
+static int check_writable(struct qcow2_state *s, struct vk_err *err)
+{
+    if (s->corrupt)
+        return vk_err_set(err, -EIO, "qcow2: %s is marked corrupt; not writing (repair it "
+                          "with check -r all)", s->b->filename);
+    if (s->data_fd != s->b->fd)
+        return vk_err_set(err, -ENOTSUP, "qcow2: writing to images with an external data "
+                          "file is not supported");
+    if ((s->compat & QCOW2_COMPAT_LAZY) && !s->dirty_marked) {
+        /* Lazy refcounts: the dirty bit tells the next opener to check. */
+        s->incompat |= QCOW2_INCOMPAT_DIRTY;
+        int r = qcow2_write_header(s, err);
+        if (r == 0)
+            r = qcow2_sync(s, err);
+        if (r < 0)
+            return r;
+        s->dirty_marked = true;
+    }
+    return 0;
+}
+
+static int writev_full(int fd, struct iovec *iov, int n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwritev(fd, iov, n, (off_t)off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        off += (uint64_t)w;
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+static uint64_t full_bitmap(struct qcow2_state *s)
+{
+    return s->extl2 ? 0xffffffffull : 0;
+}
+
+/* Allocate new clusters for guest [off, off+len) (inside one L2 table),
+ * fill them with the new data plus the old content around it, and point the
+ * L2 entries at them. Lock held. */
+int qcow2_cow_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf, uint64_t len,
+                     struct vk_err *err)
+{
+    uint64_t cs = s->cluster_size;
+    uint64_t cstart = off & ~(cs - 1);
+    uint64_t cend = VK_ALIGN_UP(off + len, cs);
+    uint64_t vend = VK_MIN(cend, s->size);
+    uint64_t n = (cend - cstart) >> s->cluster_bits;
+    uint64_t head = off - cstart, tail = cend - (off + len);
+    uint8_t *hb = NULL, *tb = NULL, *whole = NULL;
+    int r = 0;
+    if (head) {
+        hb = blk_alloc_aligned(head);
+        if (!hb)
+            return vk_err_set(err, -ENOMEM, "out of memory");
+        r = do_read(s, cstart, hb, head, true, err);
+    }
+    if (r == 0 && tail) {
+        tb = blk_alloc_aligned(tail);
+        if (!tb) {
+            r = vk_err_set(err, -ENOMEM, "out of memory");
+        } else {
+            uint64_t toff = off + len;
+            uint64_t tin = toff < vend ? vend - toff : 0;
+            memset(tb, 0, tail);
+            if (tin)
+                r = do_read(s, toff, tb, tin, true, err);
+        }
+    }
+    uint64_t host = 0;
+    if (r == 0)
+        r = qcow2_alloc_clusters(s, n, &host, err);
+    if (r == 0) {
+        if (s->b->align > 1) {
+            whole = blk_alloc_aligned(n * cs);
+            if (!whole) {
+                r = vk_err_set(err, -ENOMEM, "out of memory");
+            } else {
+                if (head)
+                    memcpy(whole, hb, head);
+                memcpy(whole + head, buf, len);
+                if (tail)
+                    memcpy(whole + head + len, tb, tail);
+                r = blk_file_pwrite(s->b, s->b->fd, host, whole, n * cs);
+            }
+        } else {
+            struct iovec iov[3];
+            int k = 0;
+            if (head)
+                iov[k++] = (struct iovec){ hb, head };
+            iov[k++] = (struct iovec){ (void *)buf, len };
+            if (tail)
+                iov[k++] = (struct iovec){ tb, tail };
+            r = writev_full(s->b->fd, iov, k, host);
+        }
+        if (r < 0) {
+            vk_err_errno(err, r, "qcow2: writing data at 0x%llx", (unsigned long long)host);
+            /* The clusters stay allocated but unreferenced: a leak at worst. */
+        }
+    }
+    if (r == 0) {
+        uint64_t *l2, l2off, idx;
+        r = qcow2_get_l2_for_write(s, cstart, &l2, &l2off, &idx, err);
+        if (r == 0) {
+            for (uint64_t k = 0; k < n; k++) {
+                uint64_t old = l2_get(s, l2, idx + k, NULL);
+                qcow2_free_entry(s, old);
+                l2_set(s, l2, idx + k, (host + k * cs) | QCOW_OFLAG_COPIED, full_bitmap(s));
+            }
+            qcache_mark_dirty(&s->l2_cache, l2off);
+            qcache_put(&s->l2_cache, l2off);
+        }
+    }
+    free(hb);
+    free(tb);
+    free(whole);
+    return r;
+}
+
+int qcow2_pwrite(struct blk *b, uint64_t off, const void *vbuf, size_t len, struct vk_err *err)
+{
+    struct qcow2_state *s = Q(b);
+    const uint8_t *buf = vbuf;
+    pthread_mutex_lock(&s->lock);
+    int r = check_writable(s, err);
+    pthread_mutex_unlock(&s->lock);
+    if (r < 0)
+        return r;
+    while (len) {
+        struct qcow2_map m;
+        uint64_t run;
+        bool partial;
+        pthread_mutex_lock(&s->lock);
+        r = qcow2_get_mapping(s, off, len, &m, &run, &partial, err);
+        if (r < 0) {
+            pthread_mutex_unlock(&s->lock);
+            return r;
+        }
+        if (m.type == QC_NORMAL && (m.l2e & QCOW_OFLAG_COPIED) && !partial) {
+            pthread_mutex_unlock(&s->lock);
+            uint64_t host = m.host + (off & (s->cluster_size - 1));
+            r = blk_file_pwrite(b, b->fd, host, buf, run);
+            if (r < 0)
+                return vk_err_errno(err, r, "qcow2: writing data at 0x%llx",
+                                    (unsigned long long)host);
+        } else {
+            if (s->extl2 || m.type == QC_COMPRESSED) {
+                /* One cluster at a time. */
+                run = VK_MIN(len, s->cluster_size - (off & (s->cluster_size - 1)));
+            }
+            r = qcow2_cow_write(s, off, buf, run, err);
+            pthread_mutex_unlock(&s->lock);
+            if (r < 0)
+                return r;
+        }
+        off += run;
+        buf += run;
+        len -= run;
+    }
+    return 0;
+}
+
+/* Set the L2 entries of whole clusters [off, off+len) (cluster-aligned) to
+ * zero (`discard` false) or discarded state. Lock held. */
+static int zero_clusters(struct qcow2_state *s, uint64_t off, uint64_t len, bool discard,
+                         bool may_unmap, struct vk_err *err)
+{
+    uint64_t cs = s->cluster_size;
+    bool has_backing = s->b->backing_name != NULL;
+    while (len) {
+        uint64_t l2_span = s->l2_entries << s->cluster_bits;
+        uint64_t l1i = off / l2_span;
+        uint64_t n = VK_MIN(len, l2_span - off % l2_span) >> s->cluster_bits;
+        if ((l1i >= s->l1_size || !(s->l1[l1i] & L1E_OFFSET_MASK)) && !has_backing) {
+            /* Nothing allocated and no backing: already reads as zeroes. */
+            off += n * cs;
+            len -= n * cs;
+            continue;
+        }
+        uint64_t *l2, l2off, idx;
+        int r = qcow2_get_l2_for_write(s, off, &l2, &l2off, &idx, err);
+        if (r < 0)
+            return r;
+        for (uint64_t k = 0; k < n; k++) {
+            uint64_t bm, old = l2_get(s, l2, idx + k, &bm);
+            struct qcow2_map m;
+            qcow2_entry_decode(s, old, bm, &m);
+            uint64_t ne, nbm = 0;
+            if (discard || s->version < 3) {
+                /* v2 only gets here without a backing file: unallocated reads zero. */
+                if (s->extl2) {
+                    ne = 0;
+                    nbm = has_backing ? 0xffffffff00000000ull : 0;
+                } else {
+                    ne = (s->version >= 3 && has_backing) ? QCOW_OFLAG_ZERO : 0;
+                }
+            } else if (s->extl2) {
+                ne = 0;
+                nbm = 0xffffffff00000000ull;
+            } else if (!may_unmap && m.type == QC_NORMAL && (old & QCOW_OFLAG_COPIED)) {
+                ne = old | QCOW_OFLAG_ZERO;  /* keep the allocation */
+            } else {
+                ne = QCOW_OFLAG_ZERO;
+            }
+            if (ne == old && nbm == bm)
+                continue;
+            if (!(ne & L2E_OFFSET_MASK))
+                qcow2_free_entry(s, old);
+            l2_set(s, l2, idx + k, ne, nbm);
+        }
+        qcache_mark_dirty(&s->l2_cache, l2off);
+        qcache_put(&s->l2_cache, l2off);
+        off += n * cs;
+        len -= n * cs;
+    }
+    return 0;
+}
+
+int qcow2_pwrite_zeroes(struct blk *b, uint64_t off, uint64_t len, unsigned flags,
+                        struct vk_err *err)
+{
+    struct qcow2_state *s = Q(b);
+    uint64_t cs = s->cluster_size;
+    uint64_t a = VK_ALIGN_UP(off, cs), e = VK_ALIGN_DOWN(off + len, cs);
+    if (off + len == s->size)
+        e = VK_ALIGN_UP(off + len, cs);
+    bool fast = s->version >= 3 || (!b->backing_name && (flags & BLK_ZERO_MAY_UNMAP));
+    if (!fast || a >= e) {
+        a = e = off + len;  /* everything via the slow path below */
+    }
+    int r = 0;
+    uint8_t *z = NULL;
+    /* Partial clusters (and v2 images) get real zero writes. */
+    uint64_t parts[2][2] = { { off, VK_MIN(a, off + len) - off }, { e, off + len > e ? off + len - e : 0 } };
+    if (a >= e)
+        parts[1][1] = 0;
+    for (int i = 0; i < 2 && r == 0; i++) {
+        uint64_t po = parts[i][0], pl = parts[i][1];
+        while (pl && r == 0) {
+            size_t chunk = (size_t)VK_MIN(pl, (uint64_t)1 << 20);
+            if (!z) {
+                z = blk_alloc_aligned(1 << 20);
+                if (!z)
+                    return vk_err_set(err, -ENOMEM, "out of memory");
+                memset(z, 0, 1 << 20);
+            }
+            r = qcow2_pwrite(b, po, z, chunk, err);
+            po += chunk;
+            pl -= chunk;
+        }
+    }
+    free(z);
+    if (r < 0 || a >= e)
+        return r;
+    pthread_mutex_lock(&s->lock);
+    r = check_writable(s, err);
+    if (r == 0)
+        r = zero_clusters(s, a, e - a, false, flags & BLK_ZERO_MAY_UNMAP, err);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+int qcow2_discard(struct blk *b, uint64_t off, uint64_t len, struct vk_err *err)
+{
+    struct qcow2_state *s = Q(b);
+    uint64_t cs = s->cluster_size;
+    uint64_t a = VK_ALIGN_UP(off, cs), e = VK_ALIGN_DOWN(off + len, cs);
+    if (off + len == s->size)
+        e = VK_ALIGN_UP(off + len, cs);
+    if (a >= e)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    int r = check_writable(s, err);
+    if (r == 0)
+        r = zero_clusters(s, a, e - a, true, true, err);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+int qcow2_block_status(struct blk *b, uint64_t off, uint64_t len, struct blk_status *st,
+                       struct vk_err *err)
+{
+    struct qcow2_state *s = Q(b);
+    struct qcow2_map m;
+    uint64_t run;
+    pthread_mutex_lock(&s->lock);
+    int r = qcow2_get_mapping(s, off, len, &m, &run, NULL, err);
+    pthread_mutex_unlock(&s->lock);
+    if (r < 0)
+        return r;
+    st->len = run;
+    uint64_t intra = off & (s->cluster_size - 1);
+    switch (m.type) {
+    case QC_UNALLOC:
+        st->flags = 0;
+        break;
+    case QC_ZERO_PLAIN:
+        st->flags = BLK_ST_ZERO | BLK_ST_ALLOCATED;
+        break;
+    case QC_ZERO_ALLOC:
+        st->flags = BLK_ST_ZERO | BLK_ST_ALLOCATED | BLK_ST_OFFSET_VALID;
+        st->host_offset = m.host + intra;
+        break;
+    case QC_NORMAL:
+        st->flags = BLK_ST_DATA | BLK_ST_ALLOCATED | BLK_ST_OFFSET_VALID;
+        st->host_offset = m.host + intra;
+        if (s->data_fd != b->fd)
+            st->filename = s->data_file_name;
+        break;
+    case QC_COMPRESSED:
+        st->flags = BLK_ST_DATA | BLK_ST_ALLOCATED | BLK_ST_COMPRESSED;
+        break;
+    }
+    return 0;
+}
+
+int qcow2_preallocate(struct qcow2_state *s, uint64_t from, uint64_t to, enum blk_prealloc mode,
+                      struct vk_err *err)
+{
+    uint64_t cs = s->cluster_size;
+    uint64_t off = VK_ALIGN_DOWN(from, cs), end = VK_ALIGN_UP(to, cs);
+    uint64_t max_host = 0;
+    while (off < end) {
+        uint64_t l2_span = s->l2_entries << s->cluster_bits;
+        uint64_t n = VK_MIN(end - off, l2_span - off % l2_span) >> s->cluster_bits;
+        uint64_t *l2, l2off, idx;
+        int r = qcow2_get_l2_for_write(s, off, &l2, &l2off, &idx, err);
+        if (r < 0)
+            return r;
+        uint64_t need = 0;
+        for (uint64_t k = 0; k < n; k++) {
+            struct qcow2_map m;
+            qcow2_entry_decode(s, l2_get(s, l2, idx + k, NULL), 0, &m);
+            if (m.type == QC_UNALLOC || m.type == QC_ZERO_PLAIN)
+                need++;
+        }
+        uint64_t host = 0;
+        if (need)
+            r = qcow2_alloc_clusters(s, need, &host, err);
+        if (r == 0 && need) {
+            /* Pinned L2 may have been swapped by an eviction: re-fetch via the cache. */
+            uint64_t h = host;
+            for (uint64_t k = 0; k < n; k++) {
+                struct qcow2_map m;
+                qcow2_entry_decode(s, l2_get(s, l2, idx + k, NULL), 0, &m);
+                if (m.type == QC_UNALLOC || m.type == QC_ZERO_PLAIN) {
+                    l2_set(s, l2, idx + k, h | QCOW_OFLAG_COPIED, full_bitmap(s));
+                    h += cs;
+                }
+            }
+            qcache_mark_dirty(&s->l2_cache, l2off);
+            if (mode == BLK_PREALLOC_FALLOC) {
+                int fr = posix_fallocate(s->b->fd, (off_t)host, (off_t)(need * cs));
+                if (fr)
+                    r = vk_err_errno(err, -fr, "qcow2: preallocating");
+            } else if (mode == BLK_PREALLOC_FULL) {
+                uint8_t *z = blk_alloc_aligned(1 << 20);
+                if (!z) {
+                    r = vk_err_set(err, -ENOMEM, "out of memory");
+                } else {
+                    memset(z, 0, 1 << 20);
+                    for (uint64_t o = 0; o < need * cs && r == 0; o += 1 << 20) {
+                        size_t c = (size_t)VK_MIN((uint64_t)1 << 20, need * cs - o);
+                        r = blk_file_pwrite(s->b, s->b->fd, host + o, z, c);
+                    }
+                    free(z);
+                    if (r < 0)
+                        vk_err_errno(err, r, "qcow2: preallocating");
+                }
+            }
+            max_host = VK_MAX(max_host, host + need * cs);
+        }
+        qcache_put(&s->l2_cache, l2off);
+        if (r < 0)
+            return r;
+        off += n * cs;
+    }
+    /* Metadata mode: make the clusters exist (sparse) in the file. */
+    struct stat st;
+    if (max_host && fstat(s->b->fd, &st) == 0 && (uint64_t)st.st_size < max_host &&
+        ftruncate(s->b->fd, (off_t)max_host) < 0)
+        return vk_err_errno(err, -errno, "qcow2: extending the image file");
+    return 0;
+}
+
+int qcow2_write_compressed(struct blk *b, uint64_t off, const void *cbuf, size_t clen,
+                           struct vk_err *err)
+{
+    struct qcow2_state *s = Q(b);
+    uint64_t cs = s->cluster_size;
+    if (clen == 0 || clen >= cs)
+        return vk_err_set(err, -EINVAL, "qcow2: compressed cluster of %zu bytes does not fit",
+                          clen);
+    pthread_mutex_lock(&s->lock);
+    int r = check_writable(s, err);
+    if (r < 0)
+        goto out;
+    uint64_t pos;
+    uint64_t fbo = s->free_byte_offset;
+    if (fbo && (fbo & (cs - 1)) && cs - (fbo & (cs - 1)) >= clen) {
+        pos = fbo;
+        r = qcow2_update_refcount(s, fbo >> s->cluster_bits, 1, 1, err);
+    } else {
+        r = qcow2_alloc_clusters(s, 1, &pos, err);
+    }
+    if (r < 0)
+        goto out;
+    s->free_byte_offset = (pos + clen) & (cs - 1) ? pos + clen : 0;
+    r = blk_file_pwrite(b, b->fd, pos, cbuf, clen);
+    if (r < 0) {
+        vk_err_errno(err, r, "qcow2: writing compressed data at 0x%llx", (unsigned long long)pos);
+        goto out;
+    }
+    uint64_t nsec = ((pos + clen - 1) >> 9) - (pos >> 9) + 1;
+    uint64_t e = QCOW_OFLAG_COMPRESSED | pos | ((nsec - 1) << s->csize_shift);
+    uint64_t *l2, l2off, idx;
+    r = qcow2_get_l2_for_write(s, off, &l2, &l2off, &idx, err);
+    if (r < 0)
+        goto out;
+    qcow2_free_entry(s, l2_get(s, l2, idx, NULL));
+    l2_set(s, l2, idx, e, 0);
+    qcache_mark_dirty(&s->l2_cache, l2off);
+    qcache_put(&s->l2_cache, l2off);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}

@@ -1,0 +1,213 @@
+/* qcow2 basics: create, write patterns (unaligned, cross-cluster, large),
+ * zero writes, discard, resize, reopen; verified against an in-memory model
+ * and, when installed, by qemu-img check / compare. Also reads images that
+ * qemu-img made. */
+#include "blktest.h"
+
+#define SIZE (8u << 20)
+
+static uint8_t *ref;
+
+static void w(struct blk *b, uint64_t off, size_t len, uint64_t seed)
+{
+    uint8_t *buf = malloc(len);
+    bt_fill(buf, len, seed);
+    struct vk_err e = { 0 };
+    int r = blk_pwrite(b, off, buf, len, &e);
+    if (r < 0)
+        printf("# write %llu+%zu: %s\n", (unsigned long long)off, len, e.msg);
+    memcpy(ref + off, buf, len);
+    free(buf);
+}
+
+static void do_ops(struct blk *b)
+{
+    w(b, 0, 512, 1);
+    w(b, 1000, 3000, 2);                 /* unaligned, inside one cluster */
+    w(b, 65536 - 100, 200, 3);           /* crosses a cluster boundary */
+    w(b, 1 << 20, 2 << 20, 4);           /* large, many clusters */
+    w(b, (1 << 20) + 4096, 4096, 5);     /* overwrite allocated */
+    w(b, SIZE - 4096, 4096, 6);          /* last cluster */
+    struct vk_err e = { 0 };
+    tap_is_int(blk_pwrite_zeroes(b, (1 << 20) + 65536, 3 * 65536, 0, &e), 0, "write zeroes");
+    memset(ref + (1 << 20) + 65536, 0, 3 * 65536);
+    tap_is_int(blk_pwrite_zeroes(b, 1500, 100, BLK_ZERO_MAY_UNMAP, &e), 0, "write zeroes partial");
+    memset(ref + 1500, 0, 100);
+    tap_is_int(blk_pwrite_zeroes(b, 2 << 20, 1 << 20, BLK_ZERO_MAY_UNMAP, &e), 0, "zeroes unmap");
+    memset(ref + (2 << 20), 0, 1 << 20);
+    tap_is_int(blk_discard(b, 5 << 20, 1 << 20, &e), 0, "discard (no data there)");
+    tap_is_int(blk_discard(b, (1 << 20), 65536, &e), 0, "discard allocated cluster");
+    if (blk_cluster_size(b) <= 65536)   /* partial clusters are left alone */
+        memset(ref + (1 << 20), 0, 65536);
+}
+
+static void roundtrip(const char *name, const char *opts)
+{
+    const char *p = bt_path(name), *rawp = bt_path("ref.raw");
+    struct vk_err e = { 0 };
+    struct blk_create_opts o;
+    struct vk_kvlist kv = { 0 };
+    if (opts && vk_kv_parse(opts, NULL, &kv, &e) < 0)
+        printf("# kv: %s\n", e.msg);
+    tap_is_int(blk_create_opts_parse(&kv, "qcow2", &o, NULL, &e), 0, "%s: parse -o %s", name,
+               opts ? opts : "");
+    int r = blk_create(p, "qcow2", SIZE, &o, &e);
+    tap_is_int(r, 0, "%s: create (%s)", name, r < 0 ? e.msg : "ok");
+    struct blk *b;
+    r = blk_open(p, NULL, BLK_O_RDWR, NULL, &b, &e);
+    tap_is_int(r, 0, "%s: open (%s)", name, r < 0 ? e.msg : "ok");
+    if (r < 0) {
+        vk_kv_free(&kv);
+        return;
+    }
+    tap_is_str(blk_format_name(b), "qcow2", "%s: probed as qcow2", name);
+    tap_is_int(blk_getlength(b), SIZE, "%s: size", name);
+    memset(ref, 0, SIZE);
+    do_ops(b);
+    tap_ok(bt_verify(b, ref, SIZE), "%s: content before close", name);
+    tap_is_int(blk_close(b), 0, "%s: close", name);
+    r = blk_open(p, "qcow2", 0, NULL, &b, &e);
+    tap_is_int(r, 0, "%s: reopen read-only", name);
+    if (r == 0) {
+        tap_ok(bt_verify(b, ref, SIZE), "%s: content after reopen", name);
+        tap_ok(blk_pwrite(b, 0, ref, 512, &e) == -EROFS, "%s: read-only refuses writes", name);
+        blk_close(b);
+    }
+    if (bt_have_qemu_img()) {
+        bt_write_file(rawp, ref, SIZE);
+        tap_is_int(bt_qemu_check(p), 0, "%s: qemu-img check clean", name);
+        tap_is_int(bt_qemu_compare(p, rawp), 0, "%s: qemu-img compare equal", name);
+    }
+    vk_kv_free(&kv);
+}
+
+static void resize_test(void)
+{
+    const char *p = bt_path("resize.qcow2");
+    struct vk_err e = { 0 };
+    tap_is_int(blk_create(p, "qcow2", 1 << 20, NULL, &e), 0, "resize: create 1M");
+    struct blk *b;
+    if (blk_open(p, NULL, BLK_O_RDWR, NULL, &b, &e) < 0) {
+        tap_ok(0, "resize: open: %s", e.msg);
+        return;
+    }
+    uint8_t buf[4096];
+    bt_fill(buf, sizeof(buf), 9);
+    blk_pwrite(b, (1 << 20) - 4096, buf, 4096, &e);
+    /* Growing past what the L1 table covers forces it to move. */
+    tap_is_int(blk_truncate(b, 64ull << 30, false, BLK_PREALLOC_OFF, &e), 0, "resize: grow to 64G");
+    tap_is_int(blk_getlength(b), 64ull << 30, "resize: new length");
+    blk_pwrite(b, (64ull << 30) - 4096, buf, 4096, &e);
+    uint8_t rb[4096];
+    blk_pread(b, (64ull << 30) - 4096, rb, 4096, &e);
+    tap_ok(!memcmp(rb, buf, 4096), "resize: write at the new end");
+    blk_pread(b, (1 << 20) - 4096, rb, 4096, &e);
+    tap_ok(!memcmp(rb, buf, 4096), "resize: old data kept");
+    tap_ok(blk_truncate(b, 1 << 20, false, BLK_PREALLOC_OFF, &e) == -EINVAL, "resize: shrink needs shrink_ok");
+    tap_is_int(blk_truncate(b, 2 << 20, true, BLK_PREALLOC_OFF, &e), 0, "resize: shrink");
+    tap_is_int(blk_getlength(b), 2 << 20, "resize: shrunk length");
+    blk_close(b);
+    if (bt_have_qemu_img())
+        tap_is_int(bt_qemu_check(p), 0, "resize: qemu-img check clean");
+}
+
+static void prealloc_test(void)
+{
+    static const char *modes[] = { "metadata", "falloc", "full" };
+    for (int i = 0; i < 3; i++) {
+        const char *p = bt_path("prealloc.qcow2");
+        struct vk_err e = { 0 };
+        struct blk_create_opts o = { 0 };
+        blk_prealloc_parse(modes[i], &o.preallocation);
+        tap_is_int(blk_create(p, "qcow2", 4 << 20, &o, &e), 0, "prealloc=%s: create", modes[i]);
+        struct blk *b;
+        if (blk_open(p, NULL, 0, NULL, &b, &e) == 0) {
+            struct blk_status st;
+            blk_block_status(b, 0, 4 << 20, true, &st, &e);
+            tap_ok((st.flags & BLK_ST_ALLOCATED) && (st.flags & BLK_ST_OFFSET_VALID),
+                   "prealloc=%s: clusters allocated", modes[i]);
+            uint8_t z[4096], zz[4096] = { 0 };
+            blk_pread(b, 1 << 20, z, sizeof(z), &e);
+            tap_ok(!memcmp(z, zz, sizeof(z)), "prealloc=%s: reads zeroes", modes[i]);
+            blk_close(b);
+        }
+        if (bt_have_qemu_img())
+            tap_is_int(bt_qemu_check(p), 0, "prealloc=%s: qemu-img check clean", modes[i]);
+    }
+}
+
+static void read_qemu_images(void)
+{
+    if (!bt_have_qemu_img())
+        return;
+    static const char *variants[] = {
+        "-o compat=0.10", "-o compat=1.1,cluster_size=4096",
+        "-o cluster_size=2M,refcount_bits=1", "-o extended_l2=on,cluster_size=64k",
+        "-c", "-c -o compression_type=zstd",
+    };
+    uint8_t *data = malloc(SIZE);
+    memset(data, 0, SIZE);
+    bt_fill(data + 12345, 100000, 77);
+    bt_fill(data + (3 << 20), 1 << 20, 78);
+    const char *rawp = bt_path("src.raw");
+    bt_write_file(rawp, data, SIZE);
+    for (size_t i = 0; i < VK_ARRAY_SIZE(variants); i++) {
+        const char *p = bt_path("q.qcow2");
+        int r = bt_sh(true, "qemu-img convert -f raw -O qcow2 %s '%s' '%s'", variants[i], rawp, p);
+        tap_is_int(r, 0, "qemu-made image (%s): created", variants[i]);
+        struct blk *b;
+        struct vk_err e = { 0 };
+        r = blk_open(p, NULL, 0, NULL, &b, &e);
+        tap_is_int(r, 0, "qemu-made image (%s): opens (%s)", variants[i], r < 0 ? e.msg : "ok");
+        if (r == 0) {
+            tap_ok(bt_verify(b, data, SIZE), "qemu-made image (%s): same content", variants[i]);
+            blk_close(b);
+        }
+    }
+    free(data);
+}
+
+static void info_test(void)
+{
+    const char *p = bt_path("info.qcow2");
+    struct vk_err e = { 0 };
+    struct blk_create_opts o = { .cluster_size = 4096, .lazy_refcounts = true,
+                                 .refcount_bits = 8, .compression_type = "zstd" };
+    tap_is_int(blk_create(p, "qcow2", 1 << 30, &o, &e), 0, "info: create");
+    struct blk *b;
+    if (blk_open(p, NULL, 0, NULL, &b, &e) < 0)
+        return;
+    struct blk_info in;
+    tap_is_int(blk_get_info(b, &in, &e), 0, "info: get_info");
+    tap_is_str(in.format, "qcow2", "info: format");
+    tap_is_int(in.virtual_size, 1 << 30, "info: virtual size");
+    tap_is_int(in.cluster_size, 4096, "info: cluster size");
+    tap_is_str(in.qcow2.compat, "1.1", "info: compat");
+    tap_is_str(in.qcow2.compression_type, "zstd", "info: compression type");
+    tap_ok(in.qcow2.lazy_refcounts, "info: lazy refcounts");
+    tap_is_int(in.qcow2.refcount_bits, 8, "info: refcount bits");
+    tap_ok(!in.qcow2.corrupt && !in.dirty_flag, "info: clean");
+    blk_info_free(&in);
+    blk_close(b);
+    if (bt_have_qemu_img())
+        tap_is_int(bt_sh(false, "qemu-img info '%s' | grep -q 'compression type: zstd'", p), 0,
+                   "info: qemu-img agrees on zstd");
+}
+
+int main(void)
+{
+    bt_init();
+    ref = malloc(SIZE);
+    roundtrip("default.qcow2", NULL);
+    roundtrip("v2.qcow2", "compat=0.10");
+    roundtrip("small.qcow2", "cluster_size=512");
+    roundtrip("big.qcow2", "cluster_size=2M");
+    roundtrip("extl2.qcow2", "extended_l2=on,cluster_size=32k");
+    roundtrip("lazy.qcow2", "lazy_refcounts=on");
+    resize_test();
+    prealloc_test();
+    read_qemu_images();
+    info_test();
+    free(ref);
+    return tap_done();
+}

@@ -14,6 +14,35 @@ uint64_t boot_low_ram_end(const struct machine *m)
     return 0;
 }
 
+/* (declared in machine.h; lives here so boot code and its tests need no
+ * whole machine) */
+unsigned machine_e820(const struct machine *m, struct e820_entry *e, unsigned max)
+{
+    struct e820_entry all[8];
+    unsigned n = 0;
+    uint64_t low = 0;
+    for (unsigned i = 0; i < m->nr_ram; i++)
+        if (m->ram[i].gpa == 0)
+            low = m->ram[i].size;
+    /* Conventional memory up to the EBDA, the BIOS ROM area, then RAM from
+     * 1 MiB to the PCI hole; the top of 4 GiB holds firmware and the
+     * accelerator's private pages. */
+    all[n++] = (struct e820_entry){ 0, VK_MIN(low, 0x9fc00ULL), E820_RAM };
+    all[n++] = (struct e820_entry){ 0x9fc00, 0x400, E820_RESERVED };
+    all[n++] = (struct e820_entry){ 0xf0000, 0x10000, E820_RESERVED };
+    if (low > 0x100000)
+        all[n++] = (struct e820_entry){ 0x100000, low - 0x100000, E820_RAM };
+    all[n++] = (struct e820_entry){ 0xfffbc000, 0x100000000ULL - 0xfffbc000, E820_RESERVED };
+    for (unsigned i = 0; i < m->nr_ram; i++)
+        if (m->ram[i].gpa >= MACHINE_HIGH_RAM_START)
+            all[n++] = (struct e820_entry){ m->ram[i].gpa, m->ram[i].size, E820_RAM };
+    unsigned w = 0;
+    for (unsigned i = 0; i < n && w < max; i++)
+        if (all[i].size)
+            e[w++] = all[i];
+    return w;
+}
+
 int boot_copy(struct machine *m, uint64_t gpa, const void *src, size_t len, struct vk_err *err)
 {
     if (len == 0)

@@ -22,7 +22,7 @@ static const struct bus_ops dbg_ops = { .read = dbg_read, .write = dbg_write };
 static int dbg_init(struct machine *m, const struct device_config *cfg, void **state,
                     struct vk_err *err)
 {
-    uint64_t base = cfg->base, size = cfg->size;
+    uint64_t base = cfg->base, size = cfg->size ? cfg->size : 4;
     struct vk_kvlist kv = { 0 };
     int rc = vk_kv_parse(cfg->args ? cfg->args : "", "driver", &kv, err);
     if (rc < 0)

@@ -9,7 +9,7 @@ static int p80_init(struct machine *m, const struct device_config *cfg, void **s
                     struct vk_err *err)
 {
     *state = NULL;
-    return bus_register(&m->pio, cfg->base, cfg->size, &p80_ops, NULL, "port80", err);
+    return bus_register(&m->pio, cfg->base, cfg->size ? cfg->size : 1, &p80_ops, NULL, "port80", err);
 }
 
 const struct device_ops port80_ops = { .name = "port80", .init = p80_init };

@@ -1,0 +1,190 @@
+/* The control socket as a board device: the QMP backend over struct
+ * machine, and the lifecycle events the commands do not raise themselves
+ * (RESET when the machine reboots, SHUTDOWN when it ends). */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "control.h"
+#include "../devices/acpi_pm.h"
+#include "../devices/chardev.h"
+#include "../machine.h"
+
+struct control_dev {
+    struct machine *m;
+    struct control_server *srv;
+    atomic_bool quit_requested;
+    atomic_bool host_reset;             /* the pending reset came from QMP */
+};
+
+static const char *be_status(void *opaque)
+{
+    struct control_dev *d = opaque;
+
+    switch (machine_get_state(d->m)) {
+    case MACHINE_RUNNING:    return "running";
+    case MACHINE_PAUSED:     return "paused";
+    case MACHINE_RESET:      return "running";    /* rebooting */
+    case MACHINE_FAILED:     return "internal-error";
+    case MACHINE_SHUTDOWN:
+    case MACHINE_DEBUG_EXIT:
+    default:                 return "shutdown";
+    }
+}
+
+static void be_stop(void *opaque)
+{
+    struct control_dev *d = opaque;
+    machine_pause(d->m);
+}
+
+static void be_cont(void *opaque)
+{
+    struct control_dev *d = opaque;
+    machine_resume(d->m);
+}
+
+static void be_powerdown(void *opaque)
+{
+    struct control_dev *d = opaque;
+    struct acpi_pm *pm = acpi_pm_find(d->m);
+
+    if (pm)
+        acpi_pm_press_power_button(pm);
+}
+
+static void be_reset(void *opaque)
+{
+    struct control_dev *d = opaque;
+
+    atomic_store(&d->host_reset, true);
+    machine_request(d->m, MACHINE_RESET, 0);
+}
+
+static void be_quit(void *opaque)
+{
+    struct control_dev *d = opaque;
+
+    atomic_store(&d->quit_requested, true);
+    machine_request(d->m, MACHINE_SHUTDOWN, 0);
+}
+
+static unsigned be_cpus(void *opaque, struct qmp_cpu_info *out, unsigned max)
+{
+    struct control_dev *d = opaque;
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < d->m->nr_vcpus && n < max; i++)
+        out[n++] = (struct qmp_cpu_info){ .index = i, .thread_id = -1 };
+    return n;
+}
+
+static unsigned be_chardevs(void *opaque, struct qmp_chardev_info *out, unsigned max)
+{
+    struct control_dev *d = opaque;
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < d->m->nr_chardevs && n < max; i++) {
+        struct chardev *c = d->m->chardevs[i];
+
+        if (!c)
+            continue;
+        snprintf(out[n].label, sizeof(out[n].label), "%s", c->label);
+        snprintf(out[n].filename, sizeof(out[n].filename), "%s", c->filename);
+        out[n++].frontend_open = true;
+    }
+    if (n < max) {
+        snprintf(out[n].label, sizeof(out[n].label), "compat_monitor0");
+        snprintf(out[n].filename, sizeof(out[n].filename), "unix:%s,server=on",
+                 d->m->cfg->control);
+        out[n++].frontend_open = true;
+    }
+    return n;
+}
+
+static const struct qmp_backend_ops machine_backend = {
+    .status = be_status,
+    .stop = be_stop,
+    .cont = be_cont,
+    .powerdown = be_powerdown,
+    .reset = be_reset,
+    .quit = be_quit,
+    .cpus = be_cpus,
+    .chardevs = be_chardevs,
+};
+
+static struct json_object *shutdown_data(bool guest, const char *reason)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "guest", json_object_new_boolean(guest));
+    json_object_object_add(o, "reason", json_object_new_string(reason));
+    return o;
+}
+
+static int control_init(struct machine *m, const struct device_config *cfg, void **state,
+                        struct vk_err *err)
+{
+    struct control_dev *d;
+    int r;
+
+    if (!m->cfg || !m->cfg->control)
+        return 0;                       /* no --control: no device */
+    d = calloc(1, sizeof(*d));
+    if (!d)
+        return vk_err_errno(err, -ENOMEM, "control");
+    d->m = m;
+    r = control_server_start(m->cfg->control, &machine_backend, d, &d->srv, err);
+    if (r < 0) {
+        free(d);
+        return r;
+    }
+    *state = d;
+    return 0;
+}
+
+/* The machine is rebooting (guest reset or system_reset). */
+static void control_reset(void *state)
+{
+    struct control_dev *d = state;
+    bool host = atomic_exchange(&d->host_reset, false);
+
+    control_server_event(d->srv, "RESET",
+                         shutdown_data(!host, host ? "host-qmp-system-reset" : "guest-reset"));
+}
+
+/* The machine ended: tell clients why, then close. */
+static void control_destroy(void *state)
+{
+    struct control_dev *d = state;
+    struct json_object *data;
+
+    if (atomic_load(&d->quit_requested))
+        data = shutdown_data(false, "host-qmp-quit");
+    else if (machine_signal_received)
+        data = shutdown_data(false, "host-signal");
+    else {
+        switch (machine_get_state(d->m)) {
+        case MACHINE_RESET:
+            data = atomic_load(&d->host_reset) ? shutdown_data(false, "host-qmp-system-reset")
+                                               : shutdown_data(true, "guest-reset");
+            break;
+        case MACHINE_FAILED:
+            data = shutdown_data(false, "host-error");
+            break;
+        default:
+            data = shutdown_data(true, "guest-shutdown");
+            break;
+        }
+    }
+    control_server_stop(d->srv, "SHUTDOWN", data);
+    free(d);
+}
+
+const struct device_ops control_device = {
+    .name = "control",
+    .init = control_init,
+    .reset = control_reset,
+    .destroy = control_destroy,
+};

@@ -1,0 +1,111 @@
+/* QMP-compatible control protocol (docs/control.md).
+ *
+ * Three layers, each testable alone:
+ *  - a session (qmp.c) turns bytes from one client into JSON objects with
+ *    json-c's incremental tokener, checks the envelope, runs commands from
+ *    the table and writes replies through a callback;
+ *  - the command table (qmp_commands.c): one handler per command, acting on
+ *    the VM only through struct qmp_backend_ops;
+ *  - the server (control.c): a UNIX socket, a thread, many clients, and
+ *    events broadcast to every negotiated client.
+ * control_machine.c implements the backend over struct machine and is the
+ * board device.
+ */
+#ifndef VK_VM_QMP_H
+#define VK_VM_QMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "util.h"
+
+#define QMP_MAX_MESSAGE   (256 * 1024)   /* bytes of one JSON value */
+#define QMP_MAX_DEPTH     32             /* nesting of one JSON value */
+
+struct qmp_cpu_info {
+    unsigned index;
+    long thread_id;                     /* host thread id, or -1 if unknown */
+};
+
+struct qmp_chardev_info {
+    char label[32];
+    char filename[320];
+    bool frontend_open;
+};
+
+/* What the commands can do to the VM. Called on the server thread. */
+struct qmp_backend_ops {
+    /* QAPI RunState name: "running", "paused", "shutdown", "internal-error",
+     * "guest-panicked", ... */
+    const char *(*status)(void *opaque);
+    void (*stop)(void *opaque);
+    void (*cont)(void *opaque);
+    /* Press the ACPI power button. */
+    void (*powerdown)(void *opaque);
+    void (*reset)(void *opaque);
+    /* End the VM; the process exits 0 once the reply was flushed. */
+    void (*quit)(void *opaque);
+    unsigned (*cpus)(void *opaque, struct qmp_cpu_info *out, unsigned max);
+    unsigned (*chardevs)(void *opaque, struct qmp_chardev_info *out, unsigned max);
+};
+
+/* Where a session's output goes, and how it raises events. */
+struct qmp_env {
+    const struct qmp_backend_ops *ops;
+    void *opaque;
+    /* Broadcast an event (takes ownership of data, which may be NULL). */
+    void (*emit)(void *emit_opaque, const char *event, struct json_object *data);
+    void *emit_opaque;
+};
+
+struct qmp_session {
+    const struct qmp_env *env;
+    struct json_tokener *tok;
+    bool negotiated;
+    bool skip_line;                     /* after an error: drop up to '\n' */
+    size_t pending;                     /* bytes of the value being parsed */
+    /* One reply or event, a complete JSON text without newline. */
+    void (*write)(void *opaque, const char *text, size_t len);
+    void *write_opaque;
+};
+
+int qmp_session_init(struct qmp_session *s, const struct qmp_env *env,
+                     void (*write)(void *, const char *, size_t), void *write_opaque);
+void qmp_session_free(struct qmp_session *s);
+void qmp_session_greet(struct qmp_session *s);
+/* Feed client bytes; replies go to s->write. Never fails: bad input gets
+ * an error reply. */
+void qmp_session_feed(struct qmp_session *s, const char *buf, size_t len);
+
+/* An event as QMP sends it: {"event": .., "data": .., "timestamp": ..}.
+ * Returns a new object (takes ownership of data). */
+struct json_object *qmp_event_new(const char *event, struct json_object *data);
+
+/* ---- the command table ----------------------------------------------- */
+
+struct qmp_call {
+    const struct qmp_env *env;
+    struct qmp_session *session;
+};
+
+/* A handler returns 0 and sets *ret (NULL means {}), or -errno with
+ * err->msg as the GenericError description. */
+typedef int (*qmp_handler)(struct qmp_call *c, struct json_object *args,
+                           struct json_object **ret, struct vk_err *err);
+
+struct qmp_command {
+    const char *name;
+    qmp_handler handler;
+    bool takes_args;                    /* false: any argument is an error */
+};
+
+extern const struct qmp_command qmp_commands[];
+extern const unsigned qmp_nr_commands;
+const struct qmp_command *qmp_command_find(const char *name);
+
+/* Version reported in the greeting and query-version. */
+void qmp_version(int *major, int *minor, int *micro);
+
+#endif

@@ -105,6 +105,8 @@ static void msix_notify_locked(struct pci_device *d, unsigned v)
 
 void pci_msix_notify(struct pci_device *d, unsigned vector)
 {
+    if (!d->bus)
+        return;
     pthread_mutex_lock(&d->bus->lock);
     msix_notify_locked(d, vector);
     pthread_mutex_unlock(&d->bus->lock);
@@ -185,6 +187,8 @@ static void intx_update(struct pci_device *d)
 
 void pci_set_intx(struct pci_device *d, bool level)
 {
+    if (!d->bus)
+        return;   /* not plugged in yet */
     pthread_mutex_lock(&d->bus->lock);
     if (d->intx_level != level) {
         d->intx_level = level;

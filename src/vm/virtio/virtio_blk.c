@@ -152,12 +152,12 @@ static uint8_t handle(struct vblk *b, const struct virtq_req *req, uint32_t *wri
     struct vk_err err = { 0 };
     switch (hdr.type) {
     case VIRTIO_BLK_T_IN:
-        /* the header must be its own descriptor for the iov walk above */
-        if (req->out[0].iov_len != 16)
+        /* the header is its own descriptor and the data is device-writable */
+        if (req->out[0].iov_len != 16 || req->nr_out != 1)
             return VIRTIO_BLK_S_IOERR;
         return do_rw(b, req, false, hdr.sector, written);
     case VIRTIO_BLK_T_OUT:
-        if (req->out[0].iov_len != 16)
+        if (req->out[0].iov_len != 16 || req->nr_in != 1)
             return VIRTIO_BLK_S_IOERR;
         return do_rw(b, req, true, hdr.sector, written);
     case VIRTIO_BLK_T_FLUSH:

@@ -1,5 +1,6 @@
 /* virtkit: entry point and dispatch through the command table. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -7,7 +8,7 @@
 
 static void print_overview(FILE *out)
 {
-    fprintf(out, "usage: virtkit [--version] [--help] COMMAND [ARGS...]\n\n"
+    fprintf(out, "usage: virtkit [--version] [--help] [-c URI] [-r] COMMAND [ARGS...]\n\n"
                  "virtkit is a virtualization toolkit: host checks, disk images,\n"
                  "virtual machines and networks, compatible with QEMU and libvirt habits.\n");
     const char *group = NULL;
@@ -24,9 +25,38 @@ static void print_overview(FILE *out)
 
 int cli_shell(int argc, char **argv) __attribute__((weak));
 
+/* Global options before the command (virsh's): -c/--connect URI and
+ * -r/--readonly, handed to the daemon client through the environment. */
+static int global_options(int *argc, char ***argv)
+{
+    while (*argc > 1 && (*argv)[1][0] == '-') {
+        const char *a = (*argv)[1];
+        if (!strcmp(a, "-c") || !strcmp(a, "--connect")) {
+            if (*argc < 3) {
+                fprintf(stderr, "virtkit: %s needs a URI\n", a);
+                return -1;
+            }
+            setenv("VIRTKIT_DEFAULT_URI", (*argv)[2], 1);
+            (*argc)--;
+            (*argv)++;
+        } else if (!strncmp(a, "--connect=", 10)) {
+            setenv("VIRTKIT_DEFAULT_URI", a + 10, 1);
+        } else if (!strcmp(a, "-r") || !strcmp(a, "--readonly")) {
+            setenv("VIRTKIT_READONLY", "1", 1);
+        } else {
+            break;
+        }
+        (*argc)--;
+        (*argv)++;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     vk_log_set_prefix("virtkit");
+    if (global_options(&argc, &argv) < 0)
+        return CLI_USAGE;
     if (argc < 2) {
         if (cli_shell)
             return cli_shell(argc, argv);

@@ -803,14 +803,14 @@ int dom_def_parse(const char *xml, size_t len, struct dom_def **out, struct vk_e
                                 XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc) {
         const xmlError *e = xmlGetLastError();
+        char msg[256] = "";
+        if (e && e->message)
+            snprintf(msg, sizeof(msg), "%s", e->message);
+        size_t l = strlen(msg);
+        while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
+            msg[--l] = 0;
         return vk_err_set(err, -EINVAL, "XML does not parse%s%s (line %d)",
-                          e && e->message ? ": " : "", e && e->message ? e->message : "",
-                          e ? e->line : 0);
-    }
-    /* strip the trailing newline libxml2 leaves in messages */
-    if (err) {
-        size_t l = strlen(err->msg);
-        (void)l;
+                          *msg ? ": " : "", msg, e ? e->line : 0);
     }
     xmlNode *root = xmlDocGetRootElement(doc);
     int r = 0;

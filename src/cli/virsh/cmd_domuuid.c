@@ -1,0 +1,28 @@
+/* virsh domuuid: convert a domain name or id to its UUID. */
+#include "virsh.h"
+
+static int run(int argc, char **argv);
+
+const struct cli_command cmd_domuuid = {
+    .name = "domuuid",
+    .group = "Domains",
+    .summary = "convert a domain name or id to its UUID",
+    .usage = "virtkit domuuid DOMAIN",
+    .run = run,
+};
+
+static int run(int argc, char **argv)
+{
+    const char *dom = NULL;
+    const struct vopt o[] = { { "domain", 'P', &dom }, { NULL, 0, NULL } };
+    int r = virsh_parse(&cmd_domuuid, argc, argv, o);
+    if (r)
+        return r < 0 ? CLI_OK : r;
+    struct json_object *i = NULL;
+    if (virsh_call1("domuuid", "domain.info", virsh_dom_params(dom), &i))
+        return CLI_FAIL;
+    printf("%s\n", vj_str(i, "uuid", ""));
+    json_object_put(i);
+    virsh_done();
+    return CLI_OK;
+}

@@ -94,8 +94,8 @@ void op_grp2(struct cpu_x86 *cpu, const struct cpu_insn *in)
     else
         count = cpu->r[R_CX] & 0xff;
     if (!(count & (in->opsize == 8 ? 63 : 31))) {
-        /* still a memory access (may fault), but no change */
-        cpu_rm_read(cpu, in, in->opsize);
+        /* still an access (may fault); a 32-bit register is zero-extended */
+        cpu_rm_write(cpu, in, in->opsize, cpu_rm_read(cpu, in, in->opsize));
         return;
     }
     cpu_rm_rmw(cpu, in, in->opsize, rmw_shift, ((uint64_t)(in->reg & 7) << 8) | count);
@@ -144,7 +144,7 @@ static void dsh(struct cpu_x86 *cpu, const struct cpu_insn *in, bool left)
 {
     unsigned count = ((in->op & 1) ? cpu->r[R_CX] : in->imm) & (in->opsize == 8 ? 63 : 31);
     if (!count) {
-        cpu_rm_read(cpu, in, in->opsize);
+        cpu_rm_write(cpu, in, in->opsize, cpu_rm_read(cpu, in, in->opsize));
         return;
     }
     cpu->tmp_src = cpu_greg(cpu, in, in->opsize);

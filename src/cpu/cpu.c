@@ -238,6 +238,12 @@ static void take_exception(struct cpu_x86 *cpu)
 
     if (!cpu->exc_soft)
         cpu->rip = cpu->insn_rip;
+    if (cpu->trap_exceptions) {
+        cpu->trapped_vector = v;
+        snprintf(cpu->errmsg, sizeof(cpu->errmsg), "exception %d (error %#x)", v, err);
+        cpu->stop = CPU_X86_STOP_ERROR;
+        return;
+    }
     if (cpu->in_delivery) {
         int first = cpu->exc_first;
         if (first == EXC_DF) {

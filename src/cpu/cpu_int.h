@@ -243,6 +243,11 @@ struct cpu_x86 {
     bool exc_soft;           /* INT n / INT3 / INTO: return to next insn */
     int exc_first;           /* for #DF escalation: vector in delivery */
     bool in_delivery_ext;    /* delivering an external event (EXT bit) */
+    /* Test hook: when set, an exception stops cpu_x86_run with
+     * CPU_X86_STOP_ERROR instead of being delivered; the vector is kept in
+     * trapped_vector and RIP points at the faulting instruction. */
+    bool trap_exceptions;
+    int trapped_vector;
 
     /* events */
     _Atomic unsigned events;

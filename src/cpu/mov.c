@@ -187,8 +187,9 @@ void op_cmpxchg(struct cpu_x86 *cpu, const struct cpu_insn *in)
 {
     unsigned size = in->opsize;
     uint64_t m = size_mask(size);
+    uint64_t acc = cpu->r[R_AX] & m;
     uint64_t old = cpu_rm_rmw(cpu, in, size, rmw_cmpxchg, cpu_greg(cpu, in, size));
-    if ((old & m) != (cpu->r[R_AX] & m))
+    if ((old & m) != acc)
         cpu_set_reg(cpu, R_AX, size, old);
 }
 
@@ -250,9 +251,15 @@ void op_grp9(struct cpu_x86 *cpu, const struct cpu_insn *in)
         unsigned __int128 exp = ((unsigned __int128)ehi << 64) | elo;
         unsigned __int128 nv = ((unsigned __int128)nhi << 64) | nlo, old;
         if (p) {
-            old = exp;
-            eq = __atomic_compare_exchange_n((unsigned __int128 *)p, &old, nv, false,
-                                             __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+            /* host CMPXCHG16B (the address is 16-byte aligned: checked above) */
+            uint64_t lo = elo, hi = ehi;
+            uint8_t z;
+            __asm__ volatile("lock cmpxchg16b %1\n\tsete %0"
+                             : "=q"(z), "+m"(*(volatile unsigned __int128 *)p), "+a"(lo), "+d"(hi)
+                             : "b"(nlo), "c"(nhi) : "memory", "cc");
+            eq = z;
+            old = ((unsigned __int128)hi << 64) | lo;
+            (void)nv;
         } else {
             uint64_t lo = cpu_lin_read(cpu, lin, 8, ACC_R), hi = cpu_lin_read(cpu, lin + 8, 8, ACC_R);
             old = ((unsigned __int128)hi << 64) | lo;

@@ -81,8 +81,12 @@ static uint64_t fast_chunk(struct cpu_x86 *cpu, const struct cpu_insn *in, bool 
         if (!s)
             return 0;
         if (d > s && d < s + n * size) {
-            for (uint64_t i = 0; i < n * size; i++)
-                d[i] = s[i];
+            /* overlapping forward copy: element by element, as the ISA says */
+            for (uint64_t i = 0; i < n; i++) {
+                uint64_t t;
+                memcpy(&t, s + i * size, size);
+                memcpy(d + i * size, &t, size);
+            }
         } else {
             memmove(d, s, n * size);
         }

@@ -92,6 +92,10 @@ struct accel_ops {
     void (*set_irq)(struct machine *m, unsigned gsi, int level);
     /* Deliver an MSI message; returns 0 or -errno. */
     int (*signal_msi)(struct machine *m, uint64_t addr, uint32_t data);
+    /* Optional: signal eventfd `fd` on a `len`-byte guest write to MMIO
+     * `addr` without leaving the kernel (virtio notifications); assign=false
+     * removes it. The bus handler stays registered as the fallback. */
+    int (*ioeventfd)(struct machine *m, uint64_t addr, unsigned len, int fd, bool assign);
 
     int (*vcpu_init)(struct vcpu *v, struct vk_err *err);
     void (*vcpu_exit)(struct vcpu *v);

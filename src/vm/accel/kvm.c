@@ -191,6 +191,15 @@ static int kvm_signal_msi(struct machine *m, uint64_t addr, uint32_t data)
     return r < 0 ? r : 0;
 }
 
+static int kvm_ioeventfd(struct machine *m, uint64_t addr, unsigned len, int fd, bool assign)
+{
+    struct kvm_vm *k = m->accel_state;
+    struct kvm_ioeventfd io = { .addr = addr, .len = len, .fd = fd,
+                                .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN };
+    int r = xioctl(k->vm_fd, KVM_IOEVENTFD, &io);
+    return r < 0 ? r : 0;
+}
+
 /* LINT0 = ExtINT on the BSP (the PIC reaches the CPU through it, as PC
  * firmware leaves it), LINT1 = NMI. */
 static int setup_lapic(struct kvm_vcpu *c, bool bsp)
@@ -506,6 +515,7 @@ const struct accel_ops accel_kvm = {
     .map_ram = kvm_map_ram,
     .set_irq = kvm_set_irq,
     .signal_msi = kvm_signal_msi,
+    .ioeventfd = kvm_ioeventfd,
     .vcpu_init = kvm_vcpu_init,
     .vcpu_exit = kvm_vcpu_exit,
     .vcpu_run = kvm_vcpu_run,

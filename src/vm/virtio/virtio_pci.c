@@ -55,6 +55,7 @@ struct virtio_pci {
     uint16_t *queue_vector;
     struct vq_thread *threads;
     atomic_bool stopping;
+    uint64_t ioeventfd_base;      /* notify region address wired in KVM, 0 = none */
 };
 
 /* ---- interrupts ------------------------------------------------------- */
@@ -321,6 +322,38 @@ static void add_virtio_cap(struct pci_device *d, uint8_t type, uint32_t off, uin
     pci_device_add_cap(d, PCI_CAP_ID_VNDR, cap, cap[2]);
 }
 
+/* Wire (or re-wire after a BAR move) each queue's notify address to its
+ * eventfd in the accelerator, so a guest kick never exits to user space.
+ * Called with the bus lock held (from the config-write hook) or at setup. */
+static void sync_ioeventfds(struct virtio_pci *vp)
+{
+    struct machine *m = vp->vd->m;
+    if (!m->accel || !m->accel->ioeventfd)
+        return;
+    uint16_t cmd;
+    memcpy(&cmd, vp->pci.cfg + PCI_COMMAND, 2);
+    uint64_t base = (cmd & PCI_COMMAND_MEMORY) && vp->pci.bars[4].addr
+                        ? vp->pci.bars[4].addr + BAR_NOTIFY : 0;
+    if (base == vp->ioeventfd_base)
+        return;
+    for (unsigned q = 0; q < vp->vd->nr_queues; q++) {
+        if (vp->ioeventfd_base)
+            m->accel->ioeventfd(m, vp->ioeventfd_base + q * NOTIFY_MULT, 2, vp->threads[q].efd, false);
+        if (base && m->accel->ioeventfd(m, base + q * NOTIFY_MULT, 2, vp->threads[q].efd, true) < 0) {
+            vk_debug("%s: no ioeventfd, notifications go through the bus", vp->vd->ops->name);
+            base = 0;
+            break;
+        }
+    }
+    vp->ioeventfd_base = base;
+}
+
+static void vp_pci_config_write(struct pci_device *d, unsigned off, uint32_t val, unsigned size)
+{
+    if (off < PCI_BAR0 + 6 * 4 && off + size > PCI_COMMAND)
+        sync_ioeventfds(d->opaque);
+}
+
 /* PCI-side hooks: machine reset and bus teardown. */
 static void vp_pci_reset(struct pci_device *d)
 {
@@ -339,6 +372,7 @@ static void vp_pci_destroy(struct pci_device *d)
 }
 
 static const struct pci_device_ops virtio_pci_dev_ops = {
+    .config_write = vp_pci_config_write,
     .reset = vp_pci_reset,
     .destroy = vp_pci_destroy,
 };
@@ -409,6 +443,9 @@ int virtio_pci_create(struct machine *m, struct virtio_dev *vd, unsigned nr_queu
         virtio_pci_destroy(vd);
         return r;
     }
+    pthread_mutex_lock(&bus->lock);
+    sync_ioeventfds(vp);
+    pthread_mutex_unlock(&bus->lock);
     return 0;
 }
 
@@ -417,8 +454,13 @@ void virtio_pci_destroy(struct virtio_dev *vd)
     struct virtio_pci *vp = vd->transport;
     if (!vp)
         return;
-    if (vp->pci.bus)
+    if (vp->pci.bus) {
+        pthread_mutex_lock(&vp->pci.bus->lock);
+        memset(vp->pci.cfg + PCI_COMMAND, 0, 2);   /* decoding off: unwire eventfds */
+        sync_ioeventfds(vp);
+        pthread_mutex_unlock(&vp->pci.bus->lock);
         pci_bus_remove(vp->pci.bus, &vp->pci);
+    }
     atomic_store(&vp->stopping, true);
     for (unsigned q = 0; q < vd->nr_queues; q++) {
         struct vq_thread *t = &vp->threads[q];

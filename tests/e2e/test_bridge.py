@@ -63,21 +63,34 @@ def make_setup(ns):
     assert brctl(ns, "stp", "brA", "on").returncode == 0
 
 
+def same_output(ns, *args):
+    """brctl and virtkit print the same (timers masked). With STP on, port
+    states and topology flags move on their own between the two runs, so
+    a mismatch is retried a few times before it counts."""
+    for _ in range(10):
+        want, got = brctl(ns, *args), vk(ns, *args)
+        assert got.returncode == 0, got.stderr
+        if masked(got.stdout) == masked(want.stdout):
+            return True
+    assert masked(got.stdout) == masked(want.stdout), args
+
+
 def test_show_matches_brctl(ns):
     make_setup(ns)
     for args in (["show"], ["show", "brA"], ["show", "brB", "brA"], ["showstp", "brA"],
                  ["showstp", "brB"]):
-        want, got = brctl(ns, *args), vk(ns, *args)
-        assert got.returncode == 0, got.stderr
-        assert masked(got.stdout) == masked(want.stdout), args
+        assert same_output(ns, *args)
 
 
 def test_showmacs_matches_brctl(ns):
     make_setup(ns)
-    want, got = brctl(ns, "showmacs", "brA"), vk(ns, "showmacs", "brA")
-    assert got.returncode == 0, got.stderr
-    assert masked(got.stdout) == masked(want.stdout)
-    assert "yes" in got.stdout   # the ports' own addresses are local entries
+    assert same_output(ns, "showmacs", "brA")
+    assert "yes" in vk(ns, "showmacs", "brA").stdout   # the ports' own addresses are local entries
+
+
+def test_show_without_bridges(ns):
+    want, got = brctl(ns, "show"), vk(ns, "show")
+    assert got.returncode == 0 and got.stdout == want.stdout
 
 
 def test_addbr_addif_delif_delbr(ns):
@@ -133,7 +146,7 @@ def test_settings(ns):
     assert vk(ns, "hairpin", "brB", "va1", "on").returncode == 0
     assert sysfs(ns, port + "hairpin_mode") == "1"
     # showstp shows the hairpin flag exactly as brctl does.
-    assert masked(vk(ns, "showstp", "brB").stdout) == masked(brctl(ns, "showstp", "brB").stdout)
+    assert same_output(ns, "showstp", "brB")
     assert vk(ns, "hairpin", "brB", "va1", "off").returncode == 0
     assert sysfs(ns, port + "hairpin_mode") == "0"
 

@@ -113,14 +113,18 @@ static int do_show(int argc, char **argv, bool json)
         return cli_error(CMD, "%s", err.msg);
     json_object *jarr = json ? json_object_new_array() : NULL;
     int rc = CLI_OK;
-    /* brctl prints the header before the first bridge it can show. */
+    /* brctl prints the header before the first bridge it shows (none: no header). */
     bool header = json;
     if (argc == 0) {
-        if (!json)
-            printf("bridge name\tbridge id\t\tSTP enabled\tinterfaces\n");
-        for (size_t i = 0; i < n; i++)
-            if (links[i].is_bridge && show_one(&links[i], jarr) != CLI_OK)
+        for (size_t i = 0; i < n; i++) {
+            if (!links[i].is_bridge)
+                continue;
+            if (!header)
+                printf("bridge name\tbridge id\t\tSTP enabled\tinterfaces\n");
+            header = true;
+            if (show_one(&links[i], jarr) != CLI_OK)
                 rc = CLI_FAIL;
+        }
     } else {
         for (int a = 0; a < argc; a++) {
             size_t i;

@@ -1,0 +1,30 @@
+/* virtkit net-name: the name of a network from its UUID (as virsh). */
+#include <stdio.h>
+
+#include "netcmd.h"
+
+static int run(int argc, char **argv);
+
+const struct cli_command cmd_net_name = {
+    .name = "net-name",
+    .group = "Networks",
+    .summary = "the name of a network from its UUID",
+    .usage = "virtkit net-name NETWORK",
+    .run = run,
+};
+
+static int run(int argc, char **argv)
+{
+    const char *net = NULL;
+    const struct vopt opts[] = { { "network", 'P', &net }, { NULL, 0, NULL } };
+    int r = virsh_parse(&cmd_net_name, argc, argv, opts);
+    if (r != CLI_OK)
+        return r < 0 ? CLI_OK : r;
+    struct json_object *o = NULL;
+    if (virsh_call1(cmd_net_name.name, "network.info", netcmd_params(net), &o) != CLI_OK)
+        return CLI_FAIL;
+    printf("%s\n", vj_str(o, "name", ""));
+    json_object_put(o);
+    virsh_done();
+    return CLI_OK;
+}

@@ -1,0 +1,394 @@
+"""Virtual networks end to end: virtkitd runs inside a network namespace the
+test creates (state rooted in a temp dir), a second namespace plays a DHCP
+client behind the bridge, a third one the "outside" the NAT leads to.
+Nothing is ever sent to an address outside these namespaces; namespaces,
+processes and files are removed afterwards, also on failure."""
+import ipaddress
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from conftest import binary, needs_root, needs_tool, run
+
+pytestmark = [needs_root, needs_tool("ip"), needs_tool("nft"), needs_tool("dnsmasq"),
+              needs_tool("busybox")]
+
+EXAMPLE = """<network>
+  <name>default</name>
+  <forward mode='nat'>
+    <nat>
+      <port start='1024' end='65535'/>
+    </nat>
+  </forward>
+  <bridge name='virbr0' stp='on' delay='0'/>
+  <ip address='192.168.120.1' netmask='255.255.255.0'>
+    <dhcp>
+      <range start='192.168.120.100' end='192.168.120.200'/>
+    </dhcp>
+  </ip>
+</network>
+"""
+
+CLIENT_MAC = "52:54:00:aa:00:01"
+
+
+def ns_exec(ns, *args, **kw):
+    return run(["ip", "netns", "exec", ns, *map(str, args)], **kw)
+
+
+class Env:
+    """Namespaces + a virtkitd inside the main one."""
+
+    def __init__(self):
+        tag = uuid.uuid4().hex[:6]
+        self.ns, self.client, self.outside = (f"vktest-{tag}-{s}" for s in ("h", "c", "o"))
+        self.made = []
+        self.root = pathlib.Path(tempfile.mkdtemp(prefix="vk-net-e2e-"))
+        self.daemon = None
+        self.env = dict(os.environ, VIRTKIT_ROOT=str(self.root))
+        self.env.pop("VIRTKIT_DEFAULT_URI", None)
+
+    def setup(self):
+        for ns in (self.ns, self.client, self.outside):
+            r = run(["ip", "netns", "add", ns])
+            if r.returncode != 0:
+                pytest.skip(f"SKIP: cannot create a network namespace: {r.stderr.strip()}")
+            self.made.append(ns)
+            ns_exec(ns, "ip", "link", "set", "lo", "up")
+
+    def start_daemon(self, **extra_env):
+        env = dict(self.env, **extra_env)
+        log = open(self.root / "virtkitd.log", "a")
+        self.daemon = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, binary("virtkitd"), "--root", str(self.root)],
+            env=env, stdout=log, stderr=log)
+        sock = self.root / "run" / "virtkit" / "virtkit-sock"
+        for _ in range(200):
+            if sock.exists() and self.vk("net-list", "--all").returncode == 0:
+                return
+            if self.daemon.poll() is not None:
+                break
+            time.sleep(0.05)
+        pytest.fail("virtkitd did not come up: " + (self.root / "virtkitd.log").read_text())
+
+    def stop_daemon(self):
+        if self.daemon and self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGTERM)
+            try:
+                self.daemon.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        self.daemon = None
+
+    def vk(self, *args, **kw):
+        return run([binary("virtkit"), *map(str, args)], env=self.env, **kw)
+
+    def dnsmasq_pids(self):
+        """dnsmasq processes started for this test's state directory."""
+        pids = []
+        for p in pathlib.Path("/proc").iterdir():
+            if not p.name.isdigit():
+                continue
+            try:
+                cmd = (p / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmd and cmd[0].endswith(b"dnsmasq") and any(str(self.root).encode() in c for c in cmd):
+                pids.append(int(p.name))
+        return pids
+
+    def teardown(self):
+        self.stop_daemon()
+        for pid in self.dnsmasq_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for ns in self.made:
+            run(["ip", "netns", "del", ns])
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # helpers -------------------------------------------------------------
+    def define_example(self, xml=EXAMPLE, name="net.xml"):
+        path = self.root / name
+        path.write_text(xml)
+        r = self.vk("net-define", path)
+        assert r.returncode == 0, r.stderr
+        return path
+
+    def plug_client(self, mac=CLIENT_MAC):
+        """veth from the client namespace into virbr0."""
+        assert ns_exec(self.ns, "ip", "link", "add", "vc0", "type", "veth", "peer",
+                       "name", "vc1").returncode == 0
+        ns_exec(self.ns, "ip", "link", "set", "vc1", "netns", self.client)
+        ns_exec(self.ns, "ip", "link", "set", "vc0", "master", "virbr0", "up")
+        ns_exec(self.client, "ip", "link", "set", "vc1", "address", mac)
+        ns_exec(self.client, "ip", "link", "set", "vc1", "up")
+
+    def dhcp(self):
+        """busybox udhcpc in the client namespace; returns the leased IP.
+        STP makes the new port wait through listening/learning first, so
+        udhcpc retries for a while."""
+        r = ns_exec(self.client, shutil.which("busybox"), "udhcpc", "-i", "vc1", "-n", "-q",
+                    "-t", "15", "-T", "2", "-s", "/bin/true", "-x", "hostname:client1",
+                    timeout=90)
+        m = re.search(r"lease of ([0-9.]+) obtained", r.stdout + r.stderr)
+        assert m, r.stdout + r.stderr
+        return m.group(1)
+
+    def plug_outside(self):
+        ns_exec(self.ns, "ip", "link", "add", "vo0", "type", "veth", "peer", "name", "vo1")
+        ns_exec(self.ns, "ip", "link", "set", "vo1", "netns", self.outside)
+        ns_exec(self.ns, "ip", "addr", "add", "10.77.0.1/24", "dev", "vo0")
+        ns_exec(self.ns, "ip", "link", "set", "vo0", "up")
+        ns_exec(self.outside, "ip", "addr", "add", "10.77.0.2/24", "dev", "vo1")
+        ns_exec(self.outside, "ip", "link", "set", "vo1", "up")
+
+
+@pytest.fixture
+def env():
+    e = Env()
+    try:
+        e.setup()
+        e.start_daemon()
+        yield e
+    finally:
+        e.teardown()
+
+
+def nft_table(env):
+    return ns_exec(env.ns, "nft", "list", "table", "inet", "virtkit_default")
+
+
+def test_nat_network_dhcp_and_masquerade(env):
+    env.define_example()
+    r = env.vk("net-list", "--all")
+    assert re.search(r"^ default\s+inactive\s+no\s+yes\s*$", r.stdout, re.M), r.stdout
+    r = env.vk("net-start", "default")
+    assert r.returncode == 0, r.stderr
+    assert "Network default started" in r.stdout
+    r = env.vk("net-list")
+    assert r.stdout.splitlines()[0].split() == ["Name", "State", "Autostart", "Persistent"]
+    assert re.search(r"^ default\s+active\s+no\s+yes\s*$", r.stdout, re.M), r.stdout
+
+    # bridge, STP, address
+    show = ns_exec(env.ns, "brctl", "show", "virbr0").stdout
+    assert re.search(r"^virbr0\s+\S+\s+yes", show, re.M), show
+    addr = ns_exec(env.ns, "ip", "-4", "-o", "addr", "show", "dev", "virbr0").stdout
+    assert "192.168.120.1/24" in addr
+    assert "state UP" in ns_exec(env.ns, "ip", "link", "show", "virbr0").stdout or \
+        "UP" in ns_exec(env.ns, "ip", "link", "show", "virbr0").stdout
+    # nftables: our table with masquerade over the port range
+    t = nft_table(env)
+    assert t.returncode == 0, t.stderr
+    assert "masquerade to :1024-65535" in t.stdout
+    assert "ct state established,related accept" in t.stdout
+    assert ns_exec(env.ns, "cat", "/proc/sys/net/ipv4/ip_forward").stdout.strip() == "1"
+    # dnsmasq bound to the bridge only
+    pids = env.dnsmasq_pids()
+    assert len(pids) == 1
+    conf = next((env.root / "var/lib/virtkit/networks").glob("default.conf")).read_text()
+    assert "interface=virbr0" in conf and "bind-dynamic" in conf
+    assert "dhcp-range=192.168.120.100,192.168.120.200,255.255.255.0" in conf
+
+    # a DHCP client behind the bridge gets a lease in range ...
+    env.plug_client()
+    ip = env.dhcp()
+    assert ipaddress.ip_address("192.168.120.100") <= ipaddress.ip_address(ip) <= \
+        ipaddress.ip_address("192.168.120.200")
+    # ... which net-dhcp-leases shows
+    r = env.vk("net-dhcp-leases", "default")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[0].split() == ["Expiry", "Time", "MAC", "address", "Protocol",
+                                               "IP", "address", "Hostname", "Client", "ID", "or", "DUID"]
+    line = next(l for l in r.stdout.splitlines() if CLIENT_MAC in l)
+    assert f"{ip}/24" in line and "ipv4" in line and "client1" in line
+    leases = json.loads(env.vk("net-dhcp-leases", "default", "--json").stdout)
+    assert [(l["mac"], l["ip"]) for l in leases] == [(CLIENT_MAC, ip)]
+    only = json.loads(env.vk("net-dhcp-leases", "default", "--mac", "52:54:00:00:00:99",
+                             "--json").stdout)
+    assert only == []
+
+    # NAT: the client reaches a server "outside", which sees the host's outside address
+    env.plug_outside()
+    ns_exec(env.client, "ip", "addr", "replace", f"{ip}/24", "dev", "vc1")
+    ns_exec(env.client, "ip", "route", "replace", "default", "via", "192.168.120.1")
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", env.outside, "python3", "-c",
+         "import socket\n"
+         "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+         "s.bind(('10.77.0.2', 8080)); s.listen(1); s.settimeout(30)\n"
+         "c, peer = s.accept(); c.sendall(('%s %d' % peer).encode()); c.close()\n"
+         "print(peer[0], peer[1])\n"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        got = None
+        for _ in range(50):
+            r = ns_exec(env.client, "python3", "-c",
+                        "import socket\n"
+                        "s=socket.create_connection(('10.77.0.2', 8080), timeout=5)\n"
+                        "print(s.recv(100).decode())\n", timeout=20)
+            if r.returncode == 0:
+                got = r.stdout.split()
+                break
+            time.sleep(0.1)
+        assert got, r.stderr
+        assert got[0] == "10.77.0.1"          # masqueraded to the outside address
+        assert 1024 <= int(got[1]) <= 65535
+    finally:
+        server.kill()
+        server.wait()
+
+    # destroy removes everything we created, nothing else
+    r = env.vk("net-destroy", "default")
+    assert r.returncode == 0 and "Network default destroyed" in r.stdout
+    assert ns_exec(env.ns, "ip", "link", "show", "virbr0").returncode != 0
+    assert nft_table(env).returncode != 0
+    assert env.dnsmasq_pids() == []
+    assert "vo0" in ns_exec(env.ns, "ip", "link", "show").stdout   # not ours: untouched
+    r = env.vk("net-list", "--all")
+    assert re.search(r"^ default\s+inactive", r.stdout, re.M)
+
+
+def test_daemon_restart_adopts_network(env):
+    env.define_example()
+    assert env.vk("net-start", "default").returncode == 0
+    env.plug_client()
+    ip = env.dhcp()
+    before_pids = env.dnsmasq_pids()
+    before_rules = nft_table(env).stdout
+    env.stop_daemon()
+    env.start_daemon()
+    assert env.dnsmasq_pids() == before_pids            # same process, no second one
+    assert nft_table(env).stdout == before_rules         # replaced in place, not doubled
+    assert ns_exec(env.ns, "nft", "list", "tables").stdout.count("virtkit_default") == 1
+    r = env.vk("net-list")
+    assert re.search(r"^ default\s+active", r.stdout, re.M), r.stdout
+    r = env.vk("net-dhcp-leases", "default")
+    assert CLIENT_MAC in r.stdout and ip in r.stdout     # leases kept
+    # a dnsmasq that dies is restarted by the daemon
+    os.kill(before_pids[0], signal.SIGKILL)
+    for _ in range(100):
+        now = env.dnsmasq_pids()
+        if now and now != before_pids:
+            break
+        time.sleep(0.05)
+    assert now and now != before_pids
+    assert env.vk("net-destroy", "default").returncode == 0
+    assert env.dnsmasq_pids() == []
+
+
+def test_bad_input_leaves_nothing(env):
+    env.define_example()
+    assert env.vk("net-start", "default").returncode == 0
+    links_before = ns_exec(env.ns, "ip", "-o", "link", "show").stdout.count("\n")
+
+    overlap = EXAMPLE.replace("<name>default</name>", "<name>other</name>") \
+        .replace("virbr0", "virbr1").replace("255.255.255.0", "255.255.255.128") \
+        .replace("192.168.120.1'", "192.168.120.65'") \
+        .replace("192.168.120.100", "192.168.120.66").replace("192.168.120.200", "192.168.120.120")
+    env.define_example(overlap, "other.xml")
+    r = env.vk("net-start", "other")
+    assert r.returncode == 1 and "overlaps" in r.stderr and "virbr0" in r.stderr, r.stderr
+    assert ns_exec(env.ns, "ip", "link", "show", "virbr1").returncode != 0
+    assert ns_exec(env.ns, "nft", "list", "tables").stdout.count("virtkit_other") == 0
+
+    ns_exec(env.ns, "ip", "link", "add", "brused", "type", "bridge")
+    used = EXAMPLE.replace("<name>default</name>", "<name>used</name>") \
+        .replace("virbr0", "brused").replace("192.168.120.", "192.168.130.")
+    env.define_example(used, "used.xml")
+    r = env.vk("net-start", "used")
+    assert r.returncode == 1 and "brused" in r.stderr and "in use" in r.stderr, r.stderr
+    assert ns_exec(env.ns, "ip", "-4", "addr", "show", "dev", "brused").stdout.strip() == ""
+
+    bad_range = EXAMPLE.replace("<name>default</name>", "<name>bad</name>") \
+        .replace("192.168.120.200", "192.168.121.200")
+    path = env.root / "bad.xml"
+    path.write_text(bad_range)
+    r = env.vk("net-define", path)
+    assert r.returncode == 1 and "<range>" in r.stderr, r.stderr
+    assert "bad" not in env.vk("net-list", "--all", "--name").stdout
+
+    assert env.vk("net-start", "default").returncode == 1   # already active
+    assert ns_exec(env.ns, "ip", "-o", "link", "show").stdout.count("\n") == links_before + 1  # + brused
+    assert len(env.dnsmasq_pids()) == 1
+
+
+def test_missing_dnsmasq_is_a_clear_error(env):
+    env.define_example()
+    env.stop_daemon()
+    env.start_daemon(VIRTKIT_DNSMASQ="/nonexistent/dnsmasq")
+    r = env.vk("net-start", "default")
+    assert r.returncode == 1 and "dnsmasq" in r.stderr, r.stderr
+    assert ns_exec(env.ns, "ip", "link", "show", "virbr0").returncode != 0
+    assert nft_table(env).returncode != 0
+    r = env.vk("net-list", "--all")
+    assert re.search(r"^ default\s+inactive", r.stdout, re.M)
+
+
+def test_definitions_and_updates(env):
+    env.define_example()
+    info = env.vk("net-info", "default").stdout.splitlines()
+    assert info[0].split() == ["Name:", "default"]
+    assert info[0].startswith("Name:           default")
+    uid = env.vk("net-uuid", "default").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", uid)
+    assert env.vk("net-name", uid).stdout.strip() == "default"
+    xml = env.vk("net-dumpxml", "default").stdout
+    assert f"<uuid>{uid}</uuid>" in xml and "<mac address='52:54:00:" in xml
+    # redefining keeps the uuid
+    env.define_example()
+    assert env.vk("net-uuid", "default").stdout.strip() == uid
+
+    r = env.vk("net-autostart", "default")
+    assert r.returncode == 0 and "marked as autostarted" in r.stdout
+    assert env.vk("net-info", "default", "--json").stdout.count('"autostart":true') == 1
+    # autostart: a restarted daemon starts it
+    env.stop_daemon()
+    env.start_daemon()
+    assert re.search(r"^ default\s+active\s+yes", env.vk("net-list").stdout, re.M)
+    assert env.vk("net-autostart", "default", "--disable").returncode == 0
+
+    host = "<host mac='52:54:00:aa:00:09' name='vm9' ip='192.168.120.9'/>"
+    r = env.vk("net-update", "default", "add", "ip-dhcp-host", host, "--live", "--config")
+    assert r.returncode == 0, r.stderr
+    assert "persistent config and live state" in r.stdout
+    hosts = (env.root / "var/lib/virtkit/networks/default.hostsfile").read_text()
+    assert "52:54:00:aa:00:09,192.168.120.9,vm9" in hosts
+    assert host.replace("/>", "/>") in env.vk("net-dumpxml", "default", "--inactive").stdout
+    r = env.vk("net-update", "default", "add", "ip-dhcp-host", host, "--config")
+    assert r.returncode == 1 and "already" in r.stderr
+    r = env.vk("net-update", "default", "delete", "ip-dhcp-host", host)
+    assert r.returncode == 0 and "live state" in r.stdout
+    assert "vm9" not in (env.root / "var/lib/virtkit/networks/default.hostsfile").read_text()
+    assert "vm9" in env.vk("net-dumpxml", "default", "--inactive").stdout   # --current = live only
+    r = env.vk("net-update", "default", "add", "dns-host", "<host ip='1.2.3.4'/>")
+    assert r.returncode == 1 and "not supported" in r.stderr
+
+    # transient network: gone after destroy
+    t = EXAMPLE.replace("<name>default</name>", "<name>tmp</name>") \
+        .replace("virbr0", "virbr7").replace("192.168.120.", "192.168.140.")
+    path = env.root / "tmp.xml"
+    path.write_text(t)
+    r = env.vk("net-create", path)
+    assert r.returncode == 0 and "Network tmp created from" in r.stdout, r.stderr
+    assert re.search(r"^ tmp\s+active\s+no\s+no", env.vk("net-list").stdout, re.M)
+    assert env.vk("net-autostart", "tmp").returncode == 1
+    assert env.vk("net-destroy", "tmp").returncode == 0
+    assert "tmp" not in env.vk("net-list", "--all", "--name").stdout
+
+    assert env.vk("net-destroy", "default").returncode == 0
+    r = env.vk("net-undefine", "default")
+    assert r.returncode == 0 and "has been undefined" in r.stdout
+    r = env.vk("net-info", "default")
+    assert r.returncode == 1 and "Network not found" in r.stderr

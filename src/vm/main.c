@@ -186,7 +186,7 @@ int vm_main(int argc, char **argv)
         case OPT_NO_REBOOT: cfg.no_reboot = true; break;
         case OPT_HUGEPAGES: cfg.hugepages = true; break;
         case OPT_QUIET: vk_log_set_level(VK_LOG_WARN); break;
-        case OPT_DEBUG: vk_log_set_level(VK_LOG_DEBUG); break;
+        case OPT_DEBUG: vk_log_set_level(VK_LOG_DEBUG); cfg.debug = true; break;
         case OPT_HELP: usage(stdout); return 0;
         case OPT_VERSION: printf("virtkit-vm %s\n", VK_VERSION); return 0;
         default:

@@ -141,6 +141,8 @@ void *vcpu_thread(void *arg)
             break;
         case VK_EXIT_SHUTDOWN:
             vk_info("vCPU %u: triple fault, resetting", v->index);
+            if (m->cfg && m->cfg->debug)
+                vcpu_dump_regs(v);
             machine_request(m, MACHINE_RESET, 0);
             break;
         case VK_EXIT_SYSTEM_EVENT:

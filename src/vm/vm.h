@@ -15,6 +15,7 @@ struct vm_config {
     const char *control;        /* control (QMP) socket path */
     bool no_reboot;
     bool hugepages;
+    bool debug;                 /* --debug: verbose log, register dumps on resets */
     const char **devices;       /* --device specs */
     unsigned nr_devices;
     const char **disks;         /* --disk specs */

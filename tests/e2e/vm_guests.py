@@ -132,3 +132,110 @@ def build(src, outdir, name):
     subprocess.run(["ld", "-m", "elf_i386", "-Ttext=0x100000", "-e", "_start", "-o", str(elf),
                     str(o)], check=True)
     return str(elf)
+
+
+# A kernel for the Linux boot protocol's 64-bit entry: prints what the zero
+# page (RSI) says (command line, e820 count, initrd contents) using only
+# RIP-relative addressing, then exits with v = 21 (status 43).
+LINUX64 = r"""
+.code64
+.section .text
+.globl _start
+_start:
+    mov $0x80000, %rsp              # the protocol gives no stack: use low RAM
+    mov %rsi, %r15                  # zero page
+    lea msg_hello(%rip), %rax
+    call puts
+    mov 0x228(%r15), %eax           # cmd_line_ptr
+    call puts
+    mov $'\n', %al
+    call putc
+    lea msg_e820(%rip), %rax
+    call puts
+    movzbl 0x1e8(%r15), %eax        # e820_entries, one digit
+    add $'0', %al
+    call putc
+    mov $'\n', %al
+    call putc
+    lea msg_initrd(%rip), %rax
+    call puts
+    mov 0x218(%r15), %ebx           # ramdisk_image
+    mov 0x21c(%r15), %ecx           # ramdisk_size
+1:  test %rcx, %rcx
+    jz 2f
+    movb (%rbx), %al
+    call putc
+    inc %rbx
+    dec %rcx
+    jmp 1b
+2:  mov $'\n', %al
+    call putc
+    mov %cr4, %rax                  # PAE must be on in long mode
+    test $0x20, %al
+    jz 3f
+    mov $21, %eax
+    mov $0xf4, %dx
+    out %eax, %dx
+3:  hlt
+    jmp 3b
+putc:
+    push %rdx
+    mov $0x3f8, %dx
+    out %al, %dx
+    pop %rdx
+    ret
+puts:
+    push %rbx
+    mov %rax, %rbx
+4:  movb (%rbx), %al
+    test %al, %al
+    jz 5f
+    call putc
+    inc %rbx
+    jmp 4b
+5:  pop %rbx
+    ret
+msg_hello:  .asciz "linux64 cmdline="
+msg_e820:   .asciz "e820="
+msg_initrd: .asciz "initrd="
+"""
+
+
+def build_linux64(outdir):
+    """Returns (bzImage path, vmlinux path) with the same 64-bit code."""
+    import struct
+    outdir = pathlib.Path(outdir)
+    s, o = outdir / "linux64.S", outdir / "linux64.o"
+    s.write_text(LINUX64)
+    subprocess.run(["as", "--64", "-o", str(o), str(s)], check=True)
+    # bzImage: boot sector + 1 setup sector, then 0x200 bytes before startup_64
+    flat_elf, flat = outdir / "linux64.flat.elf", outdir / "linux64.bin"
+    subprocess.run(["ld", "-m", "elf_x86_64", "-Ttext=0x1000200", "-e", "_start", "-o",
+                    str(flat_elf), str(o)], check=True)
+    subprocess.run(["objcopy", "-O", "binary", "-j", ".text", str(flat_elf), str(flat)], check=True)
+    code = flat.read_bytes()
+    setup = bytearray(2 * 512)
+    setup[0x1f1] = 1                                       # setup_sects
+    struct.pack_into("<H", setup, 0x1fe, 0xAA55)
+    setup[0x200], setup[0x201] = 0xEB, 0x66                # jump over the header
+    setup[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", setup, 0x206, 0x020F)           # protocol 2.15
+    setup[0x211] = 0x01                                    # LOADED_HIGH
+    struct.pack_into("<I", setup, 0x214, 0x100000)
+    struct.pack_into("<I", setup, 0x22C, 0x7FFFFFFF)       # initrd_addr_max
+    struct.pack_into("<I", setup, 0x230, 0x200000)         # kernel_alignment
+    setup[0x234] = 1                                       # relocatable
+    struct.pack_into("<H", setup, 0x236, 0x0001)           # XLF_KERNEL_64
+    struct.pack_into("<I", setup, 0x238, 2048)             # cmdline_size
+    struct.pack_into("<Q", setup, 0x258, 0x1000000)        # pref_address
+    struct.pack_into("<I", setup, 0x260, 0x100000)         # init_size
+    body = bytes(0x200) + code
+    bz = outdir / "bzImage"
+    bz.write_bytes(bytes(setup) + body)
+    # vmlinux: the same code linked high, loaded at its physical address
+    lds = outdir / "vmlinux.lds"
+    lds.write_text("SECTIONS { . = 0xffffffff81000000; .text : AT(0x1000000) { *(.text) } }\n")
+    vmlinux = outdir / "vmlinux"
+    subprocess.run(["ld", "-m", "elf_x86_64", "-T", str(lds), "-e", "_start", "-o", str(vmlinux),
+                    str(o)], check=True)
+    return str(bz), str(vmlinux)

@@ -55,7 +55,7 @@ static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 static bool is_bzimage(const uint8_t *img, size_t len)
 {
-    return len >= 0x1000 && rd16(img + HDR_BOOT_FLAG) == 0xaa55 && !memcmp(img + HDR_MAGIC, "HdrS", 4);
+    return len >= 0x400 && rd16(img + HDR_BOOT_FLAG) == 0xaa55 && !memcmp(img + HDR_MAGIC, "HdrS", 4);
 }
 
 int linux_build_zero_page(uint8_t *zp, const uint8_t *img, size_t len,

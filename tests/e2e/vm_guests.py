@@ -239,3 +239,54 @@ def build_linux64(outdir):
     subprocess.run(["ld", "-m", "elf_x86_64", "-T", str(lds), "-e", "_start", "-o", str(vmlinux),
                     str(o)], check=True)
     return str(bz), str(vmlinux)
+
+
+# Counts its boots in CMOS NVRAM byte 0x50 (which survives a reset) and
+# resets three ways: i8042 command 0xFE, port 0x92 bit 0, a triple fault;
+# on the 4th boot prints the count and exits with v = 4 (status 9).
+RESET = COMMON + r"""
+_start:
+    mov $stack_top, %esp
+    mov $0x50, %al
+    out %al, $0x70
+    in $0x71, %al
+    inc %al
+    mov %al, %bl
+    mov $0x50, %al
+    out %al, $0x70
+    mov %bl, %al
+    out %al, $0x71
+    mov $msg_boot, %eax
+    call puts
+    mov %bl, %al
+    add $'0', %al
+    call putc
+    mov $'\n', %al
+    call putc
+    cmp $1, %bl
+    je kbd_reset
+    cmp $2, %bl
+    je p92_reset
+    cmp $3, %bl
+    je triple
+    movzbl %bl, %eax
+    call exit
+kbd_reset:
+    mov $0xfe, %al
+    out %al, $0x64
+    jmp .
+p92_reset:
+    in $0x92, %al
+    or $1, %al
+    out %al, $0x92
+    jmp .
+triple:
+    lidt null_idt
+    ud2
+    jmp .
+.section .rodata
+.align 8
+null_idt: .word 0
+          .long 0
+msg_boot: .asciz "boot "
+"""

@@ -125,6 +125,27 @@ int main(void)
     tap_is_int(net_nft_exists(&o, "virtkit_nodns"), 0, "... nft table rolled back");
     net_def_free(d2);
 
+    /* A guest NIC: TAP vnetN on the bridge, host side MAC fe:..., gone
+     * with its fd. */
+    uint8_t gmac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+    char tapname[NET_IFNAMSIZ] = "";
+    int tfd = net_tap_attach("virbr0", gmac, tapname, &e);
+    tap_ok(tfd >= 0 && !strncmp(tapname, "vnet", 4), "TAP %s attached (%s)", tapname, e.msg);
+    struct net_link bl;
+    tap_ok(net_link_get(tapname, &l, NULL) == 0 && net_link_get("virbr0", &bl, NULL) == 0 &&
+           l.master == bl.ifindex && (l.flags & 1) && l.mac[0] == 0xfe && l.mac[5] == 0x56,
+           "TAP is up on virbr0 with MAC fe:54:00:12:34:56");
+    char tap2[NET_IFNAMSIZ] = "";
+    int tfd2 = net_tap_attach("virbr0", gmac, tap2, &e);
+    tap_ok(tfd2 >= 0 && strcmp(tap2, tapname), "second TAP gets the next name (%s)", tap2);
+    if (tfd2 >= 0)
+        close(tfd2);
+    if (tfd >= 0)
+        close(tfd);
+    tap_ok(net_link_get(tapname, &l, NULL) == -ENODEV, "TAP gone when its fd closes");
+    tap_ok(net_tap_attach("nosuchbr", gmac, tap2, &e) < 0 && net_link_get(tap2, &l, NULL) == -ENODEV,
+           "attach to a missing bridge fails and leaves no TAP (%s)", e.msg);
+
     /* Adoption: nothing duplicated, a dead dnsmasq restarted. */
     pid_t old = st.dnsmasq_pid;
     struct net_status ad;

@@ -329,6 +329,95 @@ int qcow2_update_refcount(struct qcow2_state *s, uint64_t cluster, uint64_t n, i
     return 0;
 }
 
+static bool covered(struct qcow2_state *s, uint64_t bi)
+{
+    return bi < s->reftable_size && (s->reftable[bi] & REFT_OFFSET_MASK);
+}
+
+/* Allocate n clusters past everything in use. Refcount blocks missing for
+ * that area are placed first, right before the run, and already count
+ * themselves and the run: written and synced before the refcount table
+ * points at them. */
+static int alloc_at_end(struct qcow2_state *s, uint64_t n, uint64_t *first, struct vk_err *err)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint64_t start;
+        int r = used_end(s, &start, err);
+        if (r < 0)
+            return r;
+        if (start == 0)
+            start = 1;
+        uint64_t k = 0;
+        for (int iter = 0; iter < 64; iter++) {
+            uint64_t b0 = start / s->rb_entries, b1 = (start + k + n - 1) / s->rb_entries, nk = 0;
+            for (uint64_t bi = b0; bi <= b1; bi++)
+                nk += !covered(s, bi);
+            if (nk == k)
+                break;
+            k = nk;
+        }
+        uint64_t last_bi = (start + k + n - 1) / s->rb_entries;
+        if (last_bi >= s->reftable_size) {
+            r = grow_reftable(s, last_bi, err);
+            if (r < 0)
+                return r;
+            continue;  /* the table moved things: recompute */
+        }
+        uint64_t end = start + k + n;
+        uint8_t *rbuf = blk_alloc_aligned(s->cluster_size);
+        if (!rbuf)
+            return vk_err_set(err, -ENOMEM, "out of memory");
+        uint64_t j = 0;
+        uint64_t b0 = start / s->rb_entries;
+        for (uint64_t bi = b0; bi <= last_bi && r == 0; bi++) {
+            if (covered(s, bi))
+                continue;
+            uint64_t where = start + j++;
+            memset(rbuf, 0, s->cluster_size);
+            for (uint64_t c = VK_MAX(start, bi * s->rb_entries);
+                 c < VK_MIN(end, (bi + 1) * s->rb_entries); c++)
+                rb_set(s, rbuf, c % s->rb_entries, 1);
+            uint64_t off = where << s->cluster_bits;
+            qcache_drop(&s->rb_cache, off);
+            qcache_drop(&s->l2_cache, off);
+            r = blk_file_pwrite(s->b, s->b->fd, off, rbuf, s->cluster_size);
+            if (r < 0) {
+                vk_err_errno(err, r, "qcow2: writing a new refcount block");
+                break;
+            }
+            s->reftable[bi] = off | (UINT64_C(1) << 63);  /* pending: not yet linked */
+        }
+        free(rbuf);
+        /* Parts of [start, end) in blocks that already existed. */
+        for (uint64_t c = start; c < end && r == 0; c++) {
+            uint64_t bi = c / s->rb_entries;
+            if (!(s->reftable[bi] >> 63))
+                r = qcow2_update_refcount(s, c, 1, 1, err);
+        }
+        if (r == 0 && k)
+            r = qcow2_sync(s, err);
+        uint8_t e8[8];
+        for (uint64_t bi = b0; bi <= last_bi; bi++) {
+            if (!(s->reftable[bi] >> 63))
+                continue;
+            s->reftable[bi] &= ~(UINT64_C(1) << 63);
+            if (r < 0) {
+                s->reftable[bi] = 0;
+                continue;
+            }
+            st64(e8, s->reftable[bi]);
+            r = blk_file_pwrite(s->b, s->b->fd, s->reftable_offset + bi * 8, e8, 8);
+            if (r < 0)
+                vk_err_errno(err, r, "qcow2: writing the refcount table");
+        }
+        if (r < 0)
+            return r;
+        *first = start + k;
+        return 0;
+    }
+    return vk_err_set(err, -EIO, "qcow2: cannot place new refcount blocks");
+}
+
 int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *out, struct vk_err *err)
 {
     if (s->corrupt)
@@ -336,28 +425,34 @@ int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *out, struc
     uint64_t i = s->free_cluster_hint, run_start = i, run = 0;
     if (i == 0)
         i = run_start = 1;
-    while (run < n) {
-        uint64_t bi = i / s->rb_entries;
-        int r;
-        if (bi >= s->reftable_size || !(s->reftable[bi] & REFT_OFFSET_MASK)) {
-            r = ensure_refblock(s, bi, err);
-            if (r < 0)
-                return r;
-        }
+    bool found = false;
+    int r;
+    /* Look for a free run inside the area the refcount blocks cover. */
+    while (covered(s, i / s->rb_entries)) {
         uint64_t rc;
         r = qcow2_get_refcount(s, i, &rc, err);
         if (r < 0)
             return r;
         if (rc == 0) {
-            run++;
+            if (++run == n) {
+                found = true;
+                break;
+            }
         } else {
             run = 0;
             run_start = i + 1;
         }
         i++;
-        if (i > (UINT64_C(1) << (56 - s->cluster_bits)))
-            return vk_err_set(err, -EFBIG, "qcow2: image file would exceed the maximum offset");
     }
+    if (found) {
+        r = qcow2_update_refcount(s, run_start, n, 1, err);
+    } else {
+        r = alloc_at_end(s, n, &run_start, err);
+    }
+    if (r < 0)
+        return r;
+    if (run_start + n >= (UINT64_C(1) << (56 - s->cluster_bits)))
+        return vk_err_set(err, -EFBIG, "qcow2: image file would exceed the maximum offset");
     /* Never hand out clusters that overlap the fixed metadata. */
     uint64_t lo = run_start << s->cluster_bits, hi = (run_start + n) << s->cluster_bits;
     if (s->l1_offset && lo < s->l1_offset + (uint64_t)s->l1_size * 8 && s->l1_offset < hi)
@@ -369,11 +464,10 @@ int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *out, struc
         return qcow2_signal_corruption(s, err, "qcow2: cluster allocation at 0x%llx overlaps "
                                        "the refcount table (refcounts are wrong)",
                                        (unsigned long long)lo);
-    int r = qcow2_update_refcount(s, run_start, n, 1, err);
-    if (r < 0)
-        return r;
-    if (run_start == s->free_cluster_hint || s->free_cluster_hint == 0 || n == 1)
+    if (found && (run_start <= s->free_cluster_hint || n == 1))
         s->free_cluster_hint = run_start + n;
+    else if (!found && n == 1)
+        s->free_cluster_hint = run_start + 1;  /* nothing free before the end */
     *out = lo;
     return 0;
 }

@@ -218,6 +218,49 @@ static int read_l1(struct qcow2_state *s, uint64_t off, uint32_t n, uint64_t **o
     return 0;
 }
 
+/* Would one more reference to every cluster of the active tree overflow? */
+static int check_headroom(struct qcow2_state *s, struct vk_err *err)
+{
+    int r = 0;
+    for (uint32_t i = 0; i < s->l1_size; i++) {
+        uint64_t l2off = s->l1[i] & L1E_OFFSET_MASK, rc;
+        if (!l2off)
+            continue;
+        r = qcow2_get_refcount(s, l2off >> s->cluster_bits, &rc, err);
+        if (r == 0 && rc >= s->refcount_max)
+            r = -ERANGE;
+        uint64_t *l2;
+        if (r == 0)
+            r = qcache_get(s, &s->l2_cache, l2off, false, (void **)&l2, err);
+        if (r < 0)
+            goto fail;
+        for (uint64_t j = 0; j < s->l2_entries && r == 0; j++) {
+            struct qcow2_map m;
+            uint64_t e = l2_get(s, l2, j, NULL), off, len;
+            qcow2_entry_decode(s, e, 0, &m);
+            if (m.type == QC_COMPRESSED) {
+                qcow2_compressed_range(s, e, &off, &len);
+                for (uint64_t c = off >> s->cluster_bits; c <= (off + len - 1) >> s->cluster_bits && r == 0; c++)
+                    if ((r = qcow2_get_refcount(s, c, &rc, err)) == 0 && rc >= s->refcount_max)
+                        r = -ERANGE;
+            } else if (m.type == QC_NORMAL || m.type == QC_ZERO_ALLOC) {
+                if ((r = qcow2_get_refcount(s, m.host >> s->cluster_bits, &rc, err)) == 0 &&
+                    rc >= s->refcount_max)
+                    r = -ERANGE;
+            }
+        }
+        qcache_put(&s->l2_cache, l2off);
+        if (r < 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    if (r == -ERANGE)
+        return vk_err_set(err, -ERANGE, "qcow2: a snapshot would overflow the refcounts "
+                          "(refcount_bits=%u)", s->refcount_bits);
+    return r;
+}
+
 static int begin(struct qcow2_state *s, struct vk_err *err)
 {
     if (s->corrupt)
@@ -251,6 +294,9 @@ int qcow2_snapshot_create(struct blk *b, const char *name, const struct blk_snap
         r = vk_err_set(err, -EFBIG, "qcow2: too many snapshots");
         goto out;
     }
+    r = check_headroom(s, err);
+    if (r < 0)
+        goto out;
     unsigned long maxid = 0;
     for (uint32_t i = 0; i < s->nb_snapshots; i++) {
         unsigned long v = strtoul(s->snapshots[i].id, NULL, 10);

@@ -1,0 +1,126 @@
+/* Backing chains: overlays read through to their backing files (any depth),
+ * partial-cluster writes copy from the backing, zero/discard over backing
+ * data, block status depth, changing the backing file, loop detection. */
+#include "blktest.h"
+
+#define SIZE (4u << 20)
+
+static int mk(const char *path, const char *backing, const char *bfmt, struct vk_err *e)
+{
+    struct blk_create_opts o = { .backing_file = backing, .backing_fmt = bfmt };
+    return blk_create(path, "qcow2", backing ? 0 : SIZE, &o, e);
+}
+
+int main(void)
+{
+    bt_init();
+    struct vk_err e = { 0 };
+    uint8_t *ref = calloc(1, SIZE), *buf = malloc(SIZE);
+    /* base.raw <- l1.qcow2 <- l2.qcow2 <- ... <- l5.qcow2 (relative names) */
+    bt_fill(ref, SIZE, 1);
+    bt_write_file(bt_path("base.raw"), ref, SIZE);
+    tap_is_int(mk(bt_path("l1.qcow2"), "base.raw", "raw", &e), 0, "create l1 over raw base");
+    char prev[64] = "l1.qcow2";
+    for (int i = 2; i <= 5; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "l%d.qcow2", i);
+        int r = mk(bt_path(name), prev, i == 3 ? NULL : "qcow2", &e);
+        tap_is_int(r, 0, "create %s over %s (%s)", name, prev, r < 0 ? e.msg : "ok");
+        struct blk *b;
+        if (blk_open(bt_path(name), NULL, BLK_O_RDWR, NULL, &b, &e) < 0) {
+            tap_ok(0, "open %s: %s", name, e.msg);
+            continue;
+        }
+        /* Each layer writes some bytes, partly inside clusters. */
+        uint64_t off = (uint64_t)i * 300000 + 777;
+        bt_fill(buf, 70000, 100 + i);
+        blk_pwrite(b, off, buf, 70000, &e);
+        memcpy(ref + off, buf, 70000);
+        blk_close(b);
+        snprintf(prev, sizeof(prev), "%s", name);
+    }
+    struct blk *top;
+    int r = blk_open(bt_path("l5.qcow2"), NULL, BLK_O_RDWR, NULL, &top, &e);
+    tap_is_int(r, 0, "open the 6-layer chain (%s)", r < 0 ? e.msg : "ok");
+    if (r == 0) {
+        tap_ok(bt_verify(top, ref, SIZE), "chain content");
+        int depth = 0;
+        for (struct blk *x = top; blk_backing(x); x = blk_backing(x))
+            depth++;
+        tap_is_int(depth, 5, "chain depth");
+        struct blk_status st;
+        blk_block_status(top, 0, 4096, true, &st, &e);
+        tap_is_int(st.depth, 5, "block status: first cluster comes from the raw base");
+        blk_block_status(top, 5 * 300000 + 777, 100, true, &st, &e);
+        tap_is_int(st.depth, 0, "block status: top layer's own data");
+        blk_block_status(top, 0, 4096, false, &st, &e);
+        tap_ok(!(st.flags & BLK_ST_ALLOCATED), "block status (this layer only): unallocated");
+        /* zero and discard over backing data */
+        blk_pwrite_zeroes(top, 65536, 65536, 0, &e);
+        memset(ref + 65536, 0, 65536);
+        blk_pwrite_zeroes(top, 3 * 65536, 65536, BLK_ZERO_MAY_UNMAP, &e);
+        memset(ref + 3 * 65536, 0, 65536);
+        blk_discard(top, 5 * 65536, 65536, &e);
+        memset(ref + 5 * 65536, 0, 65536);   /* v3 discard reads back zeroes */
+        tap_ok(bt_verify(top, ref, SIZE), "zero/discard over backing data");
+        blk_close(top);
+    }
+    if (bt_have_qemu_img()) {
+        bt_write_file(bt_path("ref.raw"), ref, SIZE);
+        tap_is_int(bt_qemu_compare(bt_path("l5.qcow2"), bt_path("ref.raw")), 0,
+                   "qemu-img compare of the chain");
+        for (int i = 1; i <= 5; i++) {
+            char name[64];
+            snprintf(name, sizeof(name), "l%d.qcow2", i);
+            tap_is_int(bt_qemu_check(bt_path(name)), 0, "qemu-img check %s", name);
+        }
+    }
+    /* Backing shorter than the overlay: zeroes past its end. */
+    bt_write_file(bt_path("short.raw"), ref, 65536 + 100);
+    struct blk_create_opts o = { .backing_file = "short.raw", .backing_fmt = "raw" };
+    tap_is_int(blk_create(bt_path("long.qcow2"), "qcow2", SIZE, &o, &e), 0, "overlay bigger than backing");
+    if (blk_open(bt_path("long.qcow2"), NULL, 0, NULL, &top, &e) == 0) {
+        blk_pread(top, 65536, buf, 65536, &e);
+        bool ok = !memcmp(buf, ref + 65536, 100);
+        for (int i = 100; i < 65536; i++)
+            ok = ok && buf[i] == 0;
+        tap_ok(ok, "zero-fill past the end of the backing file");
+        blk_close(top);
+    }
+    /* Loops: a -> b -> a */
+    mk(bt_path("a.qcow2"), NULL, NULL, &e);
+    mk(bt_path("b.qcow2"), "a.qcow2", "qcow2", &e);
+    struct blk *a;
+    if (blk_open(bt_path("a.qcow2"), NULL, BLK_O_RDWR, NULL, &a, &e) == 0) {
+        tap_is_int(blk_change_backing_file(a, "b.qcow2", "qcow2", &e), 0, "change backing file");
+        tap_is_str(blk_backing_filename(a), "b.qcow2", "new backing name");
+        blk_close(a);
+    }
+    r = blk_open(bt_path("a.qcow2"), NULL, 0, NULL, &a, &e);
+    tap_is_int(r, -ELOOP, "looping chain refused");
+    tap_ok(strstr(e.msg, "loop") != NULL, "message names the loop: %s", e.msg);
+    r = blk_open(bt_path("a.qcow2"), NULL, BLK_O_NO_BACKING, NULL, &a, &e);
+    tap_is_int(r, 0, "opens without its backing chain");
+    if (r == 0) {
+        tap_is_int(blk_change_backing_file(a, NULL, NULL, &e), -EROFS, "read-only refuses");
+        blk_close(a);
+    }
+    r = blk_open(bt_path("a.qcow2"), NULL, BLK_O_RDWR | BLK_O_NO_BACKING, NULL, &a, &e);
+    if (r == 0) {
+        tap_is_int(blk_change_backing_file(a, NULL, NULL, &e), 0, "remove the backing file");
+        blk_close(a);
+        r = blk_open(bt_path("a.qcow2"), NULL, 0, NULL, &a, &e);
+        tap_is_int(r, 0, "opens once the loop is broken");
+        if (r == 0) {
+            tap_ok(blk_backing(a) == NULL, "no backing any more");
+            blk_close(a);
+        }
+    }
+    /* Missing backing file: clear error. */
+    o.backing_file = "nonexistent.qcow2";
+    o.backing_fmt = NULL;
+    tap_ok(blk_create(bt_path("orphan.qcow2"), "qcow2", SIZE, &o, &e) < 0, "create refuses a missing backing when probing is needed");
+    free(ref);
+    free(buf);
+    return tap_done();
+}

@@ -1,0 +1,101 @@
+/* Compressed clusters: write (one-shot and the two-step parallel API) and
+ * read back with zlib and zstd, overwrite compressed clusters, and check
+ * the images with qemu-img. */
+#include "blktest.h"
+
+#include <pthread.h>
+
+
+static void fill_compressible(uint8_t *p, size_t len, uint64_t seed)
+{
+    for (size_t i = 0; i < len; i++)
+        p[i] = (uint8_t)("virtkit block layer "[(i + seed) % 20]);
+    bt_fill(p, len / 64, seed);  /* some entropy */
+}
+
+struct job { struct blk *b; uint8_t *src; uint64_t off; uint8_t *out; long clen; };
+
+static void *compress_job(void *arg)
+{
+    struct job *j = arg;
+    uint32_t cs = blk_cluster_size(j->b);
+    j->clen = blk_compress_cluster(j->b, j->src + j->off, cs, j->out, cs, NULL);
+    return NULL;
+}
+
+static void run(const char *ctype, uint32_t cs)
+{
+    const uint64_t SIZE = cs >= (1u << 20) ? 16u << 20 : 4u << 20;
+    char name[64];
+    snprintf(name, sizeof(name), "c-%s-%u.qcow2", ctype, cs);
+    const char *p = bt_path(name);
+    struct vk_err e = { 0 };
+    struct blk_create_opts o = { .cluster_size = cs, .compression_type = ctype };
+    tap_is_int(blk_create(p, "qcow2", SIZE, &o, &e), 0, "%s: create", name);
+    struct blk *b;
+    if (blk_open(p, NULL, BLK_O_RDWR, NULL, &b, &e) < 0) {
+        tap_ok(0, "%s: open: %s", name, e.msg);
+        return;
+    }
+    uint8_t *ref = calloc(1, SIZE);
+    fill_compressible(ref, SIZE / 2, 3);
+    bt_fill(ref + SIZE / 2, cs * 2, 9);       /* incompressible: stored plainly */
+    int fails = 0;
+    /* First half: one-shot API; second half of that: two-step on threads. */
+    uint64_t half = SIZE / 4;
+    for (uint64_t off = 0; off < half; off += cs)
+        fails += blk_pwrite_compressed(b, off, ref + off, cs, &e) < 0;
+    tap_is_int(fails, 0, "%s: blk_pwrite_compressed (%s)", name, fails ? e.msg : "ok");
+    enum { NT = 4 };
+    fails = 0;
+    for (uint64_t off = half; off < SIZE / 2 + 2 * cs; off += NT * cs) {
+        pthread_t t[NT];
+        struct job j[NT];
+        int n = 0;
+        for (int k = 0; k < NT && off + k * cs < SIZE / 2 + 2 * cs; k++, n++) {
+            j[k] = (struct job){ b, ref, off + k * cs, malloc(cs), 0 };
+            pthread_create(&t[k], NULL, compress_job, &j[k]);
+        }
+        for (int k = 0; k < n; k++) {
+            pthread_join(t[k], NULL);
+            if (j[k].clen == -ENOSPC)
+                fails += blk_pwrite(b, j[k].off, ref + j[k].off, cs, &e) < 0;
+            else if (j[k].clen < 0)
+                fails++;
+            else
+                fails += blk_pwrite_precompressed(b, j[k].off, j[k].out, (size_t)j[k].clen, &e) < 0;
+            free(j[k].out);
+        }
+    }
+    tap_is_int(fails, 0, "%s: parallel compress + precompressed writes", name);
+    struct blk_status st;
+    blk_block_status(b, half, cs, true, &st, &e);
+    tap_ok(st.flags & BLK_ST_COMPRESSED, "%s: block status says compressed", name);
+    blk_block_status(b, SIZE / 2, cs, true, &st, &e);
+    tap_ok(!(st.flags & BLK_ST_COMPRESSED), "%s: random data stored uncompressed", name);
+    tap_ok(bt_verify(b, ref, SIZE), "%s: content", name);
+    /* Overwrite part of a compressed cluster: becomes a normal cluster. */
+    uint8_t w[1000];
+    bt_fill(w, sizeof(w), 42);
+    blk_pwrite(b, cs + 100, w, sizeof(w), &e);
+    memcpy(ref + cs + 100, w, sizeof(w));
+    tap_ok(bt_verify(b, ref, SIZE), "%s: content after overwriting a compressed cluster", name);
+    blk_close(b);
+    if (bt_have_qemu_img()) {
+        bt_write_file(bt_path("ref.raw"), ref, SIZE);
+        tap_is_int(bt_qemu_check(p), 0, "%s: qemu-img check clean", name);
+        tap_is_int(bt_qemu_compare(p, bt_path("ref.raw")), 0, "%s: qemu-img compare", name);
+    }
+    free(ref);
+}
+
+int main(void)
+{
+    bt_init();
+    run("zlib", 65536);
+    run("zstd", 65536);
+    run("zlib", 4096);
+    run("zstd", 512);
+    run("zlib", 2u << 20);
+    return tap_done();
+}

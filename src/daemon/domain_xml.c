@@ -276,9 +276,12 @@ static int p_vcpu(struct dom_def *def, xmlNode *n, struct vk_err *err)
     char *pl = NULL, *cur = NULL, *t = text(n);
     int r = attr_enum(n, "vcpu", "placement", placements, false, &pl, err);
     uint64_t v = 0;
-    if (r == 0 && parse_uint(t, DOM_MAX_VCPUS, &v) < 0)
+    if (r == 0 && parse_uint(t, UINT32_MAX, &v) < 0)
         r = vk_err_set(err, -EINVAL, "<vcpu>: '%s' is not a number of vCPUs (1-%d)", t,
                        DOM_MAX_VCPUS);
+    if (r == 0 && (v < 1 || v > DOM_MAX_VCPUS))
+        r = vk_err_set(err, -EINVAL, "<vcpu>: %llu is out of range (1-%d)",
+                       (unsigned long long)v, DOM_MAX_VCPUS);
     if (r == 0 && (cur = attr(n, "current"))) {
         uint64_t c;
         if (parse_uint(cur, DOM_MAX_VCPUS, &c) < 0 || c != v)

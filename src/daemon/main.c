@@ -508,9 +508,17 @@ static int listen_on(const char *path, mode_t mode, gid_t group, struct vk_err *
 
 /* ---- emulator lookup ------------------------------------------------------- */
 
+/* libvirt-written XML names QEMU as the emulator; virtkit runs its own. */
+static bool is_qemu(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    return !strncmp(base, "qemu-system-", 12) || !strcmp(base, "qemu-kvm") || !strcmp(base, "kvm");
+}
+
 void vkd_emulator_path(const char *xml_emulator, char *out, size_t len)
 {
-    if (xml_emulator && *xml_emulator) {
+    if (xml_emulator && *xml_emulator && !is_qemu(xml_emulator)) {
         snprintf(out, len, "%s", xml_emulator);
         return;
     }
@@ -674,6 +682,13 @@ int main(int argc, char **argv)
             dup2(lfd, 2);
         }
     }
+    {
+        char pidpath[PATH_MAX + 32], pidtxt[32];
+        snprintf(pidpath, sizeof(pidpath), "%s/virtkitd.pid", d.paths.run);
+        int n = snprintf(pidtxt, sizeof(pidtxt), "%d\n", (int)getpid());
+        if (vk_write_file_atomic(pidpath, pidtxt, (size_t)n, 0644, &err) < 0)
+            vk_warn("%s", err.msg);
+    }
     vk_info("listening on %s and %s", d.paths.sock_rw, d.paths.sock_ro);
     for (size_t a = 0; a < rpc_n_areas; a++)
         if (rpc_areas[a] && rpc_areas[a]->autostart)
@@ -703,6 +718,8 @@ int main(int argc, char **argv)
         conn_free(&d, d.conns);
     unlink(d.paths.sock_rw);
     unlink(d.paths.sock_ro);
+    snprintf(lockpath, sizeof(lockpath), "%s/virtkitd.pid", d.paths.run);
+    unlink(lockpath);
     free(watches);
     return 0;
 }

@@ -184,14 +184,7 @@ static void log_tail(const char *path, off_t from, char *out, size_t len)
     if (n <= 0)
         return;
     buf[n] = 0;
-    /* skip our own header lines (they start with a timestamp) */
     char *p = buf;
-    while (*p && p[0] >= '0' && p[0] <= '9' && strstr(p, "+0000: ") == strchr(p, '+')) {
-        char *nl = strchr(p, '\n');
-        if (!nl)
-            break;
-        p = nl + 1;
-    }
     size_t l = strlen(p);
     while (l && (p[l - 1] == '\n' || p[l - 1] == ' '))
         p[--l] = 0;
@@ -275,13 +268,13 @@ static void vm_exited(struct vkd *d, pid_t pid, int wstatus, void *opaque)
     dom->restart_pending = false;
     dom->destroy_requested = false;
     dom->saw_shutdown_event = false;
-    dom_def_free(dom->live);
-    dom->live = NULL;
     if (!dom->def) {
         dom_event(d, dom, "undefined", "removed");
-        dom_remove(d, dom);     /* transient: gone */
+        dom_remove(d, dom);     /* transient: gone (frees live) */
         return;
     }
+    dom_def_free(dom->live);
+    dom->live = NULL;
     if (restart) {
         unsigned char *uuid = malloc(16);
         if (uuid) {
@@ -413,7 +406,6 @@ int dom_start(struct vkd *d, struct domain *dom, const struct dom_def *src, bool
         arg_free(&a);
         goto fail_taps;
     }
-    off_t log_start = lseek(lfd, 0, SEEK_END);
     {
         char cmd[8192] = "";
         size_t l = 0;
@@ -423,6 +415,7 @@ int dom_start(struct vkd *d, struct domain *dom, const struct dom_def *src, bool
         if (vk_write_full(lfd, cmd, strnlen(cmd, sizeof(cmd))) < 0 || vk_write_full(lfd, "\n", 1) < 0)
             vk_warn("writing %s failed", logpath);
     }
+    off_t log_start = lseek(lfd, 0, SEEK_END);     /* the VM's own output starts here */
     pid_t pid = fork();
     if (pid < 0) {
         r = vk_err_errno(err, -errno, "fork");

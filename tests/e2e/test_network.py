@@ -40,6 +40,54 @@ EXAMPLE = """<network>
 
 CLIENT_MAC = "52:54:00:aa:00:01"
 
+# A stand-in emulator for domain tests: answers the QMP control socket
+# with empty successes, accepts serial connections, and just holds the TAP
+# fds it is given (--net fd=N,...) until told to quit or killed.
+HOLDING_VM = r"""#!/usr/bin/python3
+import json, os, select, socket, sys
+args = sys.argv[1:]
+def listen(path):
+    if os.path.exists(path):
+        os.unlink(path)
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.listen(4)
+    return s
+ctl = listen(args[args.index("--control") + 1])
+ser = args[args.index("--serial") + 1]
+ser = listen(ser[5:]) if ser.startswith("unix:") else None
+conns = {}
+def say(c, o):
+    try:
+        c.sendall((json.dumps(o) + "\n").encode())
+    except OSError:
+        pass
+while True:
+    socks = [ctl] + ([ser] if ser else []) + list(conns)
+    for s in select.select(socks, [], [])[0]:
+        if s is ctl:
+            c = ctl.accept()[0]
+            conns[c] = b""
+            say(c, {"QMP": {"version": {"qemu": {"major": 8, "minor": 0, "micro": 0}}, "capabilities": []}})
+        elif s is ser:
+            ser.accept()
+        else:
+            data = s.recv(4096)
+            if not data:
+                del conns[s]
+                continue
+            conns[s] += data
+            while b"\n" in conns[s]:
+                line, conns[s] = conns[s].split(b"\n", 1)
+                try:
+                    cmd = json.loads(line).get("execute")
+                except ValueError:
+                    continue
+                say(s, {"return": {}})
+                if cmd in ("quit", "system_powerdown"):
+                    sys.exit(0)
+"""
+
 
 def ns_exec(ns, *args, **kw):
     return run(["ip", "netns", "exec", ns, *map(str, args)], **kw)
@@ -392,3 +440,69 @@ def test_definitions_and_updates(env):
     assert r.returncode == 0 and "has been undefined" in r.stdout
     r = env.vk("net-info", "default")
     assert r.returncode == 1 and "Network not found" in r.stderr
+
+
+def test_domain_interfaces_get_taps_and_leases(env, tmp_path):
+    """<interface type='network'> and type='bridge': the daemon asks the
+    network side for a TAP (vnetN on the bridge, host MAC fe:...), hands the
+    fd to the emulator (here the daemon tests' fake emulator, which only
+    holds it), removes it when the domain stops. domifaddr reads the
+    network's leases for the interface MAC: the DHCP client is played by a
+    namespace using that MAC (this host's KVM cannot boot a stock Linux
+    guest that would run its own DHCP client)."""
+    fake = env.root / "fakevm.py"
+    fake.write_text(HOLDING_VM)
+    fake.chmod(0o755)
+    env.stop_daemon()
+    env.start_daemon(VIRTKIT_VM=str(fake))
+    env.define_example()
+    assert env.vk("net-start", "default").returncode == 0
+    ns_exec(env.ns, "ip", "link", "add", "brhost", "type", "bridge")
+    mac1, mac2 = "52:54:00:aa:00:05", "52:54:00:aa:00:06"
+    ifaces = (f"<interface type='network'><source network='default'/><mac address='{mac1}'/>"
+              f"<model type='virtio'/></interface>"
+              f"<interface type='bridge'><source bridge='brhost'/><mac address='{mac2}'/>"
+              f"<model type='virtio'/></interface>")
+    xml = tmp_path / "dom.xml"
+    xml.write_text("<domain type='kvm'><name>vm1</name><memory unit='MiB'>64</memory>"
+                   "<vcpu>1</vcpu><os><type arch='x86_64'>hvm</type><kernel>/bin/true</kernel>"
+                   f"</os><devices><serial type='pty'/><console type='pty'/>{ifaces}</devices>"
+                   "</domain>")
+    r = env.vk("define", xml)
+    assert r.returncode == 0, r.stderr
+    r = env.vk("start", "vm1")
+    assert r.returncode == 0, r.stderr + (env.root / "virtkitd.log").read_text()
+
+    links = json.loads(ns_exec(env.ns, "ip", "-j", "link", "show").stdout)
+    taps = {l["ifname"]: l for l in links if l["ifname"].startswith("vnet")}
+    assert len(taps) == 2, taps
+    by_master = {t["master"]: t for t in taps.values()}
+    assert by_master["virbr0"]["address"] == "fe:54:00:aa:00:05"
+    assert by_master["brhost"]["address"] == "fe:54:00:aa:00:06"
+    assert all("UP" in t["flags"] for t in taps.values())
+    r = env.vk("domiflist", "vm1")
+    row = next(l for l in r.stdout.splitlines() if mac1 in l).split()
+    assert row[0] == by_master["virbr0"]["ifname"] and "default" in row and "network" in row
+
+    # no lease yet, then the MAC's DHCP client gets one and domifaddr shows it
+    r = env.vk("domifaddr", "vm1")
+    assert r.returncode == 0 and "192.168.120." not in r.stdout
+    env.plug_client(mac=mac1)
+    ip = env.dhcp()
+    r = env.vk("domifaddr", "vm1")
+    assert r.returncode == 0, r.stderr
+    assert f"{ip}/24" in r.stdout and mac1 in r.stdout, r.stdout
+
+    assert env.vk("destroy", "vm1").returncode == 0
+    for _ in range(100):
+        links = json.loads(ns_exec(env.ns, "ip", "-j", "link", "show").stdout)
+        if not any(l["ifname"].startswith("vnet") for l in links):
+            break
+        time.sleep(0.05)
+    assert not any(l["ifname"].startswith("vnet") for l in links)
+    # an inactive network refuses the domain start clearly
+    assert env.vk("net-destroy", "default").returncode == 0
+    r = env.vk("start", "vm1")
+    assert r.returncode == 1 and "default" in r.stderr and "not active" in r.stderr, r.stderr
+    links = json.loads(ns_exec(env.ns, "ip", "-j", "link", "show").stdout)
+    assert not any(l["ifname"].startswith("vnet") for l in links)

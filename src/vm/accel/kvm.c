@@ -97,6 +97,39 @@ static void kvm_vm_exit(struct machine *m)
     m->accel_state = NULL;
 }
 
+/* The PC wiring of ISA IRQ 0 (the PIT) to IOAPIC pin 2, as the MADT's
+ * interrupt source override says (acpi_build.c) and QEMU does; KVM's
+ * default table would route GSI 0 to pin 0. GSIs 0-15 also reach the PICs
+ * (except 2, the cascade); 16-23 are IOAPIC-only (PCI INTx). */
+static int kvm_set_pc_irq_routing(struct kvm_vm *k, struct vk_err *err)
+{
+    struct {
+        struct kvm_irq_routing r;
+        struct kvm_irq_routing_entry e[40];
+    } t;
+    unsigned n = 0;
+
+    memset(&t, 0, sizeof(t));
+    for (unsigned gsi = 0; gsi < 16; gsi++) {
+        if (gsi == 2)
+            continue;
+        t.e[n++] = (struct kvm_irq_routing_entry){
+            .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+            .u.irqchip = { .irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+                           .pin = gsi % 8 } };
+    }
+    for (unsigned gsi = 0; gsi < 24; gsi++) {
+        if (gsi == 2)
+            continue;
+        t.e[n++] = (struct kvm_irq_routing_entry){
+            .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+            .u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi == 0 ? 2 : gsi } };
+    }
+    t.r.nr = n;
+    int rc = xioctl(k->vm_fd, KVM_SET_GSI_ROUTING, &t);
+    return rc < 0 ? vk_err_errno(err, rc, "KVM_SET_GSI_ROUTING") : 0;
+}
+
 static int kvm_vm_init(struct machine *m, struct vk_err *err)
 {
     struct kvm_vm *k = calloc(1, sizeof(*k));
@@ -139,6 +172,9 @@ static int kvm_vm_init(struct machine *m, struct vk_err *err)
         vk_err_errno(err, rc, "KVM_CREATE_IRQCHIP");
         goto fail;
     }
+    rc = kvm_set_pc_irq_routing(k, err);
+    if (rc < 0)
+        goto fail;
     struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
     rc = xioctl(k->vm_fd, KVM_CREATE_PIT2, &pit);
     if (rc < 0) {

@@ -62,6 +62,12 @@ void irqchip_reset(struct irqchip *ic)
     pthread_mutex_unlock(&ic->lock);
 }
 
+void irqchip_quiesce(struct irqchip *ic)
+{
+    pthread_mutex_lock(&ic->lock);
+    pthread_mutex_unlock(&ic->lock);
+}
+
 void irqchip_destroy(struct irqchip *ic)
 {
     if (!ic)

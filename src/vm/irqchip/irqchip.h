@@ -72,6 +72,9 @@ int irqchip_start_timers(struct irqchip *ic, struct vk_err *err) VK_MUST_CHECK;
 /* Fire every timer due at `now`; returns the next deadline (INT64_MAX if
  * none). For tests and for accelerators that run timers themselves. */
 int64_t irqchip_poll_timers(struct irqchip *ic, int64_t now);
+/* Wait until no hook call is in progress: after it returns, a hook that
+ * starts reads whatever the caller stored before calling it. */
+void irqchip_quiesce(struct irqchip *ic);
 /* Machine reset: every chip to its power-on state. */
 void irqchip_reset(struct irqchip *ic);
 

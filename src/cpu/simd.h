@@ -1,0 +1,75 @@
+/* Internal helpers shared by the x87/MMX/SSE files (cpu-platform): operand
+ * access for MMX and XMM registers and 16-byte memory operands, and the
+ * family entry points that sse.c's dispatcher calls. */
+#ifndef VK_CPU_SIMD_H
+#define VK_CPU_SIMD_H
+
+#include "cpu_int.h"
+
+typedef union cpu_xmm xmm_t;
+
+#define MXCSR_IE   0x0001u
+#define MXCSR_DE   0x0002u
+#define MXCSR_ZE   0x0004u
+#define MXCSR_OE   0x0008u
+#define MXCSR_UE   0x0010u
+#define MXCSR_PE   0x0020u
+#define MXCSR_DAZ  0x0040u
+#define MXCSR_MASKS 0x1f80u
+#define MXCSR_RC_SHIFT 13
+#define MXCSR_FZ   0x8000u
+#define MXCSR_WRITABLE 0xffffu   /* MXCSR_MASK advertised by FXSAVE */
+
+static inline bool simd_mem(const struct cpu_insn *in) { return in->mod != 3; }
+
+static inline xmm_t *xreg(struct cpu_x86 *cpu, unsigned r) { return &cpu->fpu.xmm[r & 15]; }
+static inline uint64_t *mmreg(struct cpu_x86 *cpu, unsigned r) { return &cpu->fpu.st[r & 7].mant; }
+
+/* An MMX instruction makes the x87 stack all-valid with TOP = 0. */
+static inline void mmx_enter(struct cpu_x86 *cpu)
+{
+    cpu->fpu.ftw = 0;
+    cpu->fpu.fsw &= ~0x3800u;
+}
+/* Writing an MMX register sets its exponent field to all ones. */
+static inline void mm_write(struct cpu_x86 *cpu, unsigned r, uint64_t v)
+{
+    cpu->fpu.st[r & 7].mant = v;
+    cpu->fpu.st[r & 7].sexp = 0xffff;
+}
+
+/* Checks before an SSE instruction (CR0.EM/TS, CR4.OSFXSR) or an MMX one
+ * (CR0.EM: #UD, CR0.TS: #NM). */
+void simd_check_sse(struct cpu_x86 *cpu);
+void simd_check_mmx(struct cpu_x86 *cpu);
+
+/* Memory operand: linear address of the ModRM operand for `len` bytes, with
+ * the 16-byte alignment check (#GP(0)) when `align` is set. */
+uint64_t simd_lin(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned len, bool align,
+                  int acc);
+/* Read/write `len` (4, 8 or 16) bytes of the ModRM r/m operand, register
+ * (XMM, or MMX when `mmx`) or memory. Reads zero the rest of *v. */
+void simd_read_rm(struct cpu_x86 *cpu, const struct cpu_insn *in, xmm_t *v, unsigned len,
+                  bool mmx, bool align);
+void simd_write_mem(struct cpu_x86 *cpu, const struct cpu_insn *in, const xmm_t *v,
+                    unsigned len, bool align);
+/* Linear 16-byte accesses (FXSAVE area, etc.). */
+void simd_lin_read16(struct cpu_x86 *cpu, uint64_t lin, xmm_t *v);
+void simd_lin_write16(struct cpu_x86 *cpu, uint64_t lin, const xmm_t *v);
+
+/* Packed integer op on the ModRM reg operand with the r/m source
+ * (MMX, 8 bytes, when `mmx`; else XMM, 16 bytes, aligned memory). */
+void sse_int_binop(struct cpu_x86 *cpu, const struct cpu_insn *in, bool mmx,
+                   void (*fn)(xmm_t *d, const xmm_t *s, unsigned n));
+
+/* Family handlers: return false if the encoding is not theirs (the
+ * dispatcher then raises #UD). */
+bool sse_int_op(struct cpu_x86 *cpu, const struct cpu_insn *in);    /* sse_int.c */
+bool sse_fp_op(struct cpu_x86 *cpu, const struct cpu_insn *in);     /* sse_fp.c */
+bool sse_map38_op(struct cpu_x86 *cpu, const struct cpu_insn *in);  /* sse4.c */
+bool sse_map3a_op(struct cpu_x86 *cpu, const struct cpu_insn *in);  /* sse4.c */
+
+/* x87 tag of a register's contents: 0 valid, 1 zero, 2 special (x87.c). */
+unsigned x87_tag_of(const struct cpu_f80 *r);
+
+#endif

@@ -1,0 +1,535 @@
+/* SSE/SSE2/SSE3 floating point: moves and shuffles of packed/scalar single
+ * and double (0F 10-17, 28-2B, 50, C6, 14/15), arithmetic (51-5F, C2,
+ * SSE3 7C/7D/D0), logic (54-57), conversions (2A-2D, 5A, 5B, E6) and
+ * compares setting EFLAGS (2E/2F).
+ *
+ * Arithmetic runs on the host's SSE unit through C float/double, which has
+ * the same IEEE semantics; the host's exception flags are folded into
+ * MXCSR after each operation and the guest's rounding mode is applied when
+ * it is not round-to-nearest. DAZ/FZ and unmasked SIMD exceptions (#XM)
+ * are not modelled: all exceptions behave as masked. */
+#include <fenv.h>
+#include <math.h>
+
+#include "simd.h"
+
+enum fop { F_ADD, F_MUL, F_SUB, F_MIN, F_DIV, F_MAX, F_SQRT, F_RSQRT, F_RCP };
+
+static float op_f32(enum fop op, float a, float b)
+{
+    switch (op) {
+    case F_ADD: return a + b;
+    case F_MUL: return a * b;
+    case F_SUB: return a - b;
+    case F_MIN: return a < b ? a : b;
+    case F_DIV: return a / b;
+    case F_MAX: return a > b ? a : b;
+    case F_SQRT: return sqrtf(b);
+    case F_RSQRT: return 1.0f / sqrtf(b);
+    default: return 1.0f / b;
+    }
+}
+
+static double op_f64(enum fop op, double a, double b)
+{
+    switch (op) {
+    case F_ADD: return a + b;
+    case F_MUL: return a * b;
+    case F_SUB: return a - b;
+    case F_MIN: return a < b ? a : b;
+    case F_DIV: return a / b;
+    case F_MAX: return a > b ? a : b;
+    default: return sqrt(b);
+    }
+}
+
+static const int rc_to_fe[4] = { FE_TONEAREST, FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO };
+
+/* Bracket host FP work: guest rounding in, host exception flags out. */
+static void fp_begin(struct cpu_x86 *cpu)
+{
+    feclearexcept(FE_ALL_EXCEPT);
+    unsigned rc = (cpu->fpu.mxcsr >> MXCSR_RC_SHIFT) & 3;
+    if (rc)
+        fesetround(rc_to_fe[rc]);
+}
+
+static void fp_end(struct cpu_x86 *cpu)
+{
+    int e = fetestexcept(FE_ALL_EXCEPT);
+    uint32_t f = 0;
+    if (e & FE_INVALID) f |= MXCSR_IE;
+    if (e & FE_DIVBYZERO) f |= MXCSR_ZE;
+    if (e & FE_OVERFLOW) f |= MXCSR_OE;
+    if (e & FE_UNDERFLOW) f |= MXCSR_UE;
+    if (e & FE_INEXACT) f |= MXCSR_PE;
+    cpu->fpu.mxcsr |= f;
+    if ((cpu->fpu.mxcsr >> MXCSR_RC_SHIFT) & 3)
+        fesetround(FE_TONEAREST);
+}
+
+/* Packed/scalar arithmetic for 0F 51-5F: pfx 0 ps, 66 pd, F3 ss, F2 sd. */
+static void arith(struct cpu_x86 *cpu, const struct cpu_insn *in, enum fop op)
+{
+    unsigned pfx = in->pfx_mand;
+    bool dbl = pfx == 0x66 || pfx == 0xf2, scalar = pfx == 0xf3 || pfx == 0xf2;
+    if (dbl && (op == F_RSQRT || op == F_RCP))
+        cpu_ud(cpu);
+    simd_check_sse(cpu);
+    xmm_t s, d = *xreg(cpu, in->reg);
+    simd_read_rm(cpu, in, &s, scalar ? (dbl ? 8 : 4) : 16, false, !scalar);
+    unsigned n = scalar ? 1 : dbl ? 2 : 4;
+    fp_begin(cpu);
+    for (unsigned i = 0; i < n; i++) {
+        if (dbl)
+            d.fd[i] = op_f64(op, d.fd[i], s.fd[i]);
+        else
+            d.f[i] = op_f32(op, d.f[i], s.f[i]);
+    }
+    fp_end(cpu);
+    *xreg(cpu, in->reg) = d;
+}
+
+static bool cmp_pred(unsigned p, double a, double b)
+{
+    bool un = isnan(a) || isnan(b);
+    switch (p & 7) {
+    case 0: return !un && a == b;
+    case 1: return !un && a < b;
+    case 2: return !un && a <= b;
+    case 3: return un;
+    case 4: return un || a != b;
+    case 5: return un || !(a < b);
+    case 6: return un || !(a <= b);
+    default: return !un;
+    }
+}
+
+static void cmp_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    unsigned pfx = in->pfx_mand;
+    bool dbl = pfx == 0x66 || pfx == 0xf2, scalar = pfx == 0xf3 || pfx == 0xf2;
+    simd_check_sse(cpu);
+    xmm_t s, d = *xreg(cpu, in->reg);
+    simd_read_rm(cpu, in, &s, scalar ? (dbl ? 8 : 4) : 16, false, !scalar);
+    unsigned n = scalar ? 1 : dbl ? 2 : 4, p = (unsigned)in->imm;
+    for (unsigned i = 0; i < n; i++) {
+        if (dbl)
+            d.q[i] = cmp_pred(p, d.fd[i], s.fd[i]) ? ~0ULL : 0;
+        else
+            d.d[i] = cmp_pred(p, d.f[i], s.f[i]) ? ~0u : 0;
+    }
+    *xreg(cpu, in->reg) = d;
+}
+
+static void comis(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    bool dbl = in->pfx_mand == 0x66;
+    simd_check_sse(cpu);
+    xmm_t s;
+    simd_read_rm(cpu, in, &s, dbl ? 8 : 4, false, false);
+    const xmm_t *d = xreg(cpu, in->reg);
+    double a = dbl ? d->fd[0] : d->f[0], b = dbl ? s.fd[0] : s.f[0];
+    uint32_t fl;
+    if (isnan(a) || isnan(b)) {
+        fl = F_ZF | F_PF | F_CF;
+        cpu->fpu.mxcsr |= MXCSR_IE;
+    } else if (a < b) {
+        fl = F_CF;
+    } else if (a == b) {
+        fl = F_ZF;
+    } else {
+        fl = 0;
+    }
+    cpu_set_arith_flags(cpu, fl);
+}
+
+/* Float -> int32/int64 with the x86 "integer indefinite" on overflow. */
+static int64_t to_int(struct cpu_x86 *cpu, double v, bool trunc, bool is64)
+{
+    double r;
+    if (trunc) {
+        r = v < 0 ? ceil(v) : floor(v);
+    } else {
+        unsigned rc = (cpu->fpu.mxcsr >> MXCSR_RC_SHIFT) & 3;
+        fesetround(rc_to_fe[rc]);
+        r = nearbyint(v);
+        fesetround(FE_TONEAREST);
+    }
+    double lim = is64 ? 9223372036854775808.0 : 2147483648.0;
+    if (isnan(r) || r >= lim || r < -lim) {
+        cpu->fpu.mxcsr |= MXCSR_IE;
+        return is64 ? INT64_MIN : INT32_MIN;
+    }
+    if (r != v)
+        cpu->fpu.mxcsr |= MXCSR_PE;
+    return (int64_t)r;
+}
+
+static void cvt_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    unsigned pfx = in->pfx_mand, op = in->op;
+    xmm_t s, d;
+    bool is64 = in->rex & 8;
+    switch (op) {
+    case 0x2a:
+        if (pfx == 0xf3 || pfx == 0xf2) {           /* CVTSI2SS/SD */
+            simd_check_sse(cpu);
+            int64_t v = is64 ? (int64_t)cpu_rm_read(cpu, in, 8) : (int32_t)cpu_rm_read(cpu, in, 4);
+            d = *xreg(cpu, in->reg);
+            fp_begin(cpu);
+            if (pfx == 0xf3)
+                d.f[0] = (float)v;
+            else
+                d.fd[0] = (double)v;
+            fp_end(cpu);
+            *xreg(cpu, in->reg) = d;
+        } else {                                    /* CVTPI2PS / CVTPI2PD */
+            simd_check_sse(cpu);
+            simd_read_rm(cpu, in, &s, 8, true, false);
+            if (!simd_mem(in))
+                mmx_enter(cpu);
+            d = *xreg(cpu, in->reg);
+            if (pfx == 0) {
+                d.f[0] = (float)(int32_t)s.d[0];
+                d.f[1] = (float)(int32_t)s.d[1];
+            } else {
+                d.fd[0] = (int32_t)s.d[0];
+                d.fd[1] = (int32_t)s.d[1];
+            }
+            *xreg(cpu, in->reg) = d;
+        }
+        return;
+    case 0x2c:
+    case 0x2d: {
+        bool tr = op == 0x2c;
+        simd_check_sse(cpu);
+        if (pfx == 0xf3 || pfx == 0xf2) {           /* CVT(T)SS2SI / SD2SI */
+            simd_read_rm(cpu, in, &s, pfx == 0xf3 ? 4 : 8, false, false);
+            double v = pfx == 0xf3 ? s.f[0] : s.fd[0];
+            int64_t r = to_int(cpu, v, tr, is64);
+            cpu_set_reg(cpu, in->reg, is64 ? 8 : 4, (uint64_t)r);
+        } else {                                    /* to MMX */
+            simd_read_rm(cpu, in, &s, pfx == 0 ? 8 : 16, false, pfx == 0x66);
+            mmx_enter(cpu);
+            uint32_t lo, hi;
+            if (pfx == 0) {
+                lo = (uint32_t)to_int(cpu, s.f[0], tr, false);
+                hi = (uint32_t)to_int(cpu, s.f[1], tr, false);
+            } else {
+                lo = (uint32_t)to_int(cpu, s.fd[0], tr, false);
+                hi = (uint32_t)to_int(cpu, s.fd[1], tr, false);
+            }
+            mm_write(cpu, in->reg, lo | (uint64_t)hi << 32);
+        }
+        return;
+    }
+    case 0x5a:
+        simd_check_sse(cpu);
+        d = *xreg(cpu, in->reg);
+        fp_begin(cpu);
+        switch (pfx) {
+        case 0:                                     /* CVTPS2PD */
+            simd_read_rm(cpu, in, &s, 8, false, false);
+            d.fd[0] = s.f[0];
+            d.fd[1] = s.f[1];
+            break;
+        case 0x66:                                  /* CVTPD2PS */
+            simd_read_rm(cpu, in, &s, 16, false, true);
+            d.f[0] = (float)s.fd[0];
+            d.f[1] = (float)s.fd[1];
+            d.q[1] = 0;
+            break;
+        case 0xf3:                                  /* CVTSS2SD */
+            simd_read_rm(cpu, in, &s, 4, false, false);
+            d.fd[0] = s.f[0];
+            break;
+        default:                                    /* CVTSD2SS */
+            simd_read_rm(cpu, in, &s, 8, false, false);
+            d.f[0] = (float)s.fd[0];
+            break;
+        }
+        fp_end(cpu);
+        *xreg(cpu, in->reg) = d;
+        return;
+    case 0x5b:
+        if (pfx == 0xf2)
+            cpu_ud(cpu);
+        simd_check_sse(cpu);
+        simd_read_rm(cpu, in, &s, 16, false, true);
+        for (unsigned i = 0; i < 4; i++) {
+            if (pfx == 0)                           /* CVTDQ2PS */
+                d.f[i] = (float)(int32_t)s.d[i];
+            else                                    /* CVT(T)PS2DQ */
+                d.d[i] = (uint32_t)to_int(cpu, s.f[i], pfx == 0xf3, false);
+        }
+        *xreg(cpu, in->reg) = d;
+        return;
+    default:                                        /* 0xe6 */
+        if (pfx == 0)
+            cpu_ud(cpu);
+        simd_check_sse(cpu);
+        if (pfx == 0xf3) {                          /* CVTDQ2PD */
+            simd_read_rm(cpu, in, &s, 8, false, false);
+            d.fd[0] = (int32_t)s.d[0];
+            d.fd[1] = (int32_t)s.d[1];
+        } else {                                    /* CVTTPD2DQ / CVTPD2DQ */
+            simd_read_rm(cpu, in, &s, 16, false, true);
+            d.d[0] = (uint32_t)to_int(cpu, s.fd[0], pfx == 0x66, false);
+            d.d[1] = (uint32_t)to_int(cpu, s.fd[1], pfx == 0x66, false);
+            d.q[1] = 0;
+        }
+        *xreg(cpu, in->reg) = d;
+        return;
+    }
+}
+
+/* 0F 10-17, 28, 29, 2B: loads, stores and half moves. */
+static bool move_fp(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    unsigned pfx = in->pfx_mand, op = in->op;
+    xmm_t s, *d = xreg(cpu, in->reg);
+    simd_check_sse(cpu);
+    switch (op) {
+    case 0x10:
+        if (pfx == 0xf3 || pfx == 0xf2) {
+            unsigned len = pfx == 0xf3 ? 4 : 8;
+            if (simd_mem(in)) {
+                simd_read_rm(cpu, in, &s, len, false, false);
+                *d = s;
+            } else if (len == 4) {
+                d->d[0] = xreg(cpu, in->rm)->d[0];
+            } else {
+                d->q[0] = xreg(cpu, in->rm)->q[0];
+            }
+        } else {
+            simd_read_rm(cpu, in, &s, 16, false, false);
+            *d = s;
+        }
+        return true;
+    case 0x11:
+    case 0x29:
+    case 0x2b: {
+        bool aligned = op != 0x11;
+        if (op != 0x11 && pfx != 0 && pfx != 0x66)
+            return false;
+        if (op == 0x2b && !simd_mem(in))
+            cpu_ud(cpu);
+        if (op == 0x11 && (pfx == 0xf3 || pfx == 0xf2)) {
+            unsigned len = pfx == 0xf3 ? 4 : 8;
+            if (simd_mem(in)) {
+                simd_write_mem(cpu, in, d, len, false);
+            } else if (len == 4) {
+                xreg(cpu, in->rm)->d[0] = d->d[0];
+            } else {
+                xreg(cpu, in->rm)->q[0] = d->q[0];
+            }
+            return true;
+        }
+        if (simd_mem(in))
+            simd_write_mem(cpu, in, d, 16, aligned);
+        else
+            *xreg(cpu, in->rm) = *d;
+        return true;
+    }
+    case 0x28:
+        if (pfx != 0 && pfx != 0x66)
+            return false;
+        simd_read_rm(cpu, in, &s, 16, false, true);
+        *d = s;
+        return true;
+    case 0x12:
+        if (pfx == 0xf2) {                          /* MOVDDUP */
+            simd_read_rm(cpu, in, &s, 8, false, false);
+            d->q[0] = d->q[1] = s.q[0];
+        } else if (pfx == 0xf3) {                   /* MOVSLDUP */
+            simd_read_rm(cpu, in, &s, 16, false, true);
+            d->d[0] = d->d[1] = s.d[0];
+            d->d[2] = d->d[3] = s.d[2];
+        } else if (!simd_mem(in)) {                 /* MOVHLPS */
+            if (pfx)
+                cpu_ud(cpu);
+            d->q[0] = xreg(cpu, in->rm)->q[1];
+        } else {                                    /* MOVLPS / MOVLPD */
+            simd_read_rm(cpu, in, &s, 8, false, false);
+            d->q[0] = s.q[0];
+        }
+        return true;
+    case 0x16:
+        if (pfx == 0xf3) {                          /* MOVSHDUP */
+            simd_read_rm(cpu, in, &s, 16, false, true);
+            d->d[0] = d->d[1] = s.d[1];
+            d->d[2] = d->d[3] = s.d[3];
+        } else if (pfx == 0xf2) {
+            return false;
+        } else if (!simd_mem(in)) {                 /* MOVLHPS */
+            if (pfx)
+                cpu_ud(cpu);
+            d->q[1] = xreg(cpu, in->rm)->q[0];
+        } else {                                    /* MOVHPS / MOVHPD */
+            simd_read_rm(cpu, in, &s, 8, false, false);
+            d->q[1] = s.q[0];
+        }
+        return true;
+    case 0x13:
+    case 0x17:
+        if (!simd_mem(in) || (pfx != 0 && pfx != 0x66))
+            cpu_ud(cpu);
+        s.q[0] = op == 0x13 ? d->q[0] : d->q[1];
+        simd_write_mem(cpu, in, &s, 8, false);
+        return true;
+    case 0x14:
+    case 0x15: {
+        if (pfx != 0 && pfx != 0x66)
+            return false;
+        simd_read_rm(cpu, in, &s, 16, false, true);
+        xmm_t r;
+        bool hi = op == 0x15;
+        if (pfx == 0) {
+            r.d[0] = d->d[hi ? 2 : 0]; r.d[1] = s.d[hi ? 2 : 0];
+            r.d[2] = d->d[hi ? 3 : 1]; r.d[3] = s.d[hi ? 3 : 1];
+        } else {
+            r.q[0] = d->q[hi]; r.q[1] = s.q[hi];
+        }
+        *d = r;
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+static void logic(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    simd_check_sse(cpu);
+    xmm_t s, *d = xreg(cpu, in->reg);
+    simd_read_rm(cpu, in, &s, 16, false, true);
+    for (unsigned i = 0; i < 2; i++) {
+        switch (in->op) {
+        case 0x54: d->q[i] &= s.q[i]; break;
+        case 0x55: d->q[i] = ~d->q[i] & s.q[i]; break;
+        case 0x56: d->q[i] |= s.q[i]; break;
+        default:   d->q[i] ^= s.q[i]; break;
+        }
+    }
+}
+
+static void horizontal(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    unsigned pfx = in->pfx_mand;
+    simd_check_sse(cpu);
+    xmm_t s, d = *xreg(cpu, in->reg), r;
+    simd_read_rm(cpu, in, &s, 16, false, true);
+    fp_begin(cpu);
+    if (in->op == 0xd0) {                           /* ADDSUBPD / ADDSUBPS */
+        r = d;
+        if (pfx == 0x66) {
+            r.fd[0] = d.fd[0] - s.fd[0];
+            r.fd[1] = d.fd[1] + s.fd[1];
+        } else {
+            for (unsigned i = 0; i < 4; i++)
+                r.f[i] = (i & 1) ? d.f[i] + s.f[i] : d.f[i] - s.f[i];
+        }
+    } else {
+        bool sub = in->op == 0x7d;
+        if (pfx == 0x66) {
+            r.fd[0] = sub ? d.fd[0] - d.fd[1] : d.fd[0] + d.fd[1];
+            r.fd[1] = sub ? s.fd[0] - s.fd[1] : s.fd[0] + s.fd[1];
+        } else {
+            r.f[0] = sub ? d.f[0] - d.f[1] : d.f[0] + d.f[1];
+            r.f[1] = sub ? d.f[2] - d.f[3] : d.f[2] + d.f[3];
+            r.f[2] = sub ? s.f[0] - s.f[1] : s.f[0] + s.f[1];
+            r.f[3] = sub ? s.f[2] - s.f[3] : s.f[2] + s.f[3];
+        }
+    }
+    fp_end(cpu);
+    *xreg(cpu, in->reg) = r;
+}
+
+bool sse_fp_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    unsigned pfx = in->pfx_mand, op = in->op;
+    switch (op) {
+    case 0x10: case 0x11: case 0x12: case 0x13: case 0x14: case 0x15: case 0x16: case 0x17:
+    case 0x28: case 0x29: case 0x2b:
+        return move_fp(cpu, in);
+    case 0x2a: case 0x2c: case 0x2d: case 0x5a: case 0x5b: case 0xe6:
+        cvt_op(cpu, in);
+        return true;
+    case 0x2e: case 0x2f:
+        if (pfx != 0 && pfx != 0x66)
+            return false;
+        comis(cpu, in);
+        return true;
+    case 0x50: {                                    /* MOVMSKPS / MOVMSKPD */
+        if (!(pfx == 0 || pfx == 0x66) || simd_mem(in))
+            return false;
+        simd_check_sse(cpu);
+        const xmm_t *s = xreg(cpu, in->rm);
+        uint32_t m = 0;
+        if (pfx == 0)
+            for (unsigned i = 0; i < 4; i++)
+                m |= (s->d[i] >> 31) << i;
+        else
+            m = (uint32_t)(s->q[0] >> 63) | (uint32_t)(s->q[1] >> 63) << 1;
+        cpu->r[in->reg] = m;
+        return true;
+    }
+    case 0x51: arith(cpu, in, F_SQRT); return true;
+    case 0x52: if (pfx != 0 && pfx != 0xf3) return false; arith(cpu, in, F_RSQRT); return true;
+    case 0x53: if (pfx != 0 && pfx != 0xf3) return false; arith(cpu, in, F_RCP); return true;
+    case 0x54: case 0x55: case 0x56: case 0x57:
+        if (pfx != 0 && pfx != 0x66)
+            return false;
+        logic(cpu, in);
+        return true;
+    case 0x58: arith(cpu, in, F_ADD); return true;
+    case 0x59: arith(cpu, in, F_MUL); return true;
+    case 0x5c: arith(cpu, in, F_SUB); return true;
+    case 0x5d: arith(cpu, in, F_MIN); return true;
+    case 0x5e: arith(cpu, in, F_DIV); return true;
+    case 0x5f: arith(cpu, in, F_MAX); return true;
+    case 0xc2: cmp_op(cpu, in); return true;
+    case 0xc6: {                                    /* SHUFPS / SHUFPD */
+        if (pfx != 0 && pfx != 0x66)
+            return false;
+        simd_check_sse(cpu);
+        xmm_t s, d = *xreg(cpu, in->reg), r;
+        simd_read_rm(cpu, in, &s, 16, false, true);
+        unsigned imm = (unsigned)in->imm;
+        if (pfx == 0) {
+            r.d[0] = d.d[imm & 3];
+            r.d[1] = d.d[(imm >> 2) & 3];
+            r.d[2] = s.d[(imm >> 4) & 3];
+            r.d[3] = s.d[(imm >> 6) & 3];
+        } else {
+            r.q[0] = d.q[imm & 1];
+            r.q[1] = s.q[(imm >> 1) & 1];
+        }
+        *xreg(cpu, in->reg) = r;
+        return true;
+    }
+    case 0x7c: case 0x7d:
+        if (pfx != 0x66 && pfx != 0xf2)
+            return false;
+        horizontal(cpu, in);
+        return true;
+    case 0xd0:
+        if (pfx != 0x66 && pfx != 0xf2)
+            return false;
+        horizontal(cpu, in);
+        return true;
+    case 0xf0:                                      /* LDDQU */
+        if (pfx != 0xf2 || !simd_mem(in))
+            return false;
+        simd_check_sse(cpu);
+        {
+            xmm_t s;
+            simd_read_rm(cpu, in, &s, 16, false, false);
+            *xreg(cpu, in->reg) = s;
+        }
+        return true;
+    default:
+        return false;
+    }
+}

@@ -1,0 +1,717 @@
+/* The x87 FPU: opcodes D8-DF.
+ *
+ * Registers hold the 80-bit extended format (struct cpu_f80), which is the
+ * host's `long double` on x86-64, so arithmetic runs on the host FPU with
+ * the same precision; the guest's rounding control is applied around each
+ * operation when it is not round-to-nearest (precision control is not
+ * modelled: operations are always 64-bit-mantissa). Host exception flags
+ * become FSW flags. Exceptions behave as masked: the masked response (QNaN
+ * indefinite, integer indefinite, stack fault flags) is produced and FSW.ES
+ * is set when the guest unmasked one, but #MF is not raised.
+ *
+ * State lives in cpu->fpu: st[] are the physical registers R0-R7, TOP is
+ * FSW[13:11], ftw is the full two-bit-per-register tag word.
+ */
+#include <fenv.h>
+#include <math.h>
+
+#include "simd.h"
+
+#define FSW_IE 0x0001u
+#define FSW_DE 0x0002u
+#define FSW_ZE 0x0004u
+#define FSW_OE 0x0008u
+#define FSW_UE 0x0010u
+#define FSW_PE 0x0020u
+#define FSW_SF 0x0040u
+#define FSW_ES 0x0080u
+#define FSW_C0 0x0100u
+#define FSW_C1 0x0200u
+#define FSW_C2 0x0400u
+#define FSW_C3 0x4000u
+#define FSW_CC (FSW_C0 | FSW_C1 | FSW_C2 | FSW_C3)
+
+#define TAG_VALID 0
+#define TAG_ZERO 1
+#define TAG_SPECIAL 2
+#define TAG_EMPTY 3
+
+typedef long double f80;
+
+static f80 to_ld(const struct cpu_f80 *r)
+{
+    f80 v = 0;
+    memcpy(&v, &r->mant, 8);
+    memcpy((uint8_t *)&v + 8, &r->sexp, 2);
+    return v;
+}
+
+static struct cpu_f80 from_ld(f80 v)
+{
+    struct cpu_f80 r = { 0 };
+    memcpy(&r.mant, &v, 8);
+    memcpy(&r.sexp, (uint8_t *)&v + 8, 2);
+    return r;
+}
+
+unsigned x87_tag_of(const struct cpu_f80 *r)
+{
+    unsigned e = r->sexp & 0x7fff;
+    if (e == 0x7fff)
+        return TAG_SPECIAL;
+    if (e == 0)
+        return r->mant ? TAG_SPECIAL : TAG_ZERO;
+    return (r->mant >> 63) ? TAG_VALID : TAG_SPECIAL;
+}
+
+static const struct cpu_f80 indefinite = { 0xc000000000000000ULL, 0xffff, { 0 } };
+
+/* ---- stack --------------------------------------------------------------- */
+
+static unsigned top(const struct cpu_x86 *cpu) { return (cpu->fpu.fsw >> 11) & 7; }
+static void set_top(struct cpu_x86 *cpu, unsigned t)
+{
+    cpu->fpu.fsw = (uint16_t)((cpu->fpu.fsw & ~0x3800u) | (t & 7) << 11);
+}
+static unsigned phys(const struct cpu_x86 *cpu, unsigned i) { return (top(cpu) + i) & 7; }
+static unsigned tag(const struct cpu_x86 *cpu, unsigned p) { return (cpu->fpu.ftw >> (2 * p)) & 3; }
+static void set_tag(struct cpu_x86 *cpu, unsigned p, unsigned t)
+{
+    cpu->fpu.ftw = (uint16_t)((cpu->fpu.ftw & ~(3u << (2 * p))) | t << (2 * p));
+}
+
+static void fpu_exc(struct cpu_x86 *cpu, unsigned bits)
+{
+    cpu->fpu.fsw |= (uint16_t)bits;
+    if (bits & ~cpu->fpu.fcw & 0x3f)
+        cpu->fpu.fsw |= FSW_ES;
+}
+
+static bool empty(const struct cpu_x86 *cpu, unsigned i) { return tag(cpu, phys(cpu, i)) == TAG_EMPTY; }
+
+/* ST(i) as a long double; an empty register is a stack underflow. */
+static f80 st(struct cpu_x86 *cpu, unsigned i)
+{
+    unsigned p = phys(cpu, i);
+    if (tag(cpu, p) == TAG_EMPTY) {
+        cpu->fpu.fsw &= ~FSW_C1;
+        fpu_exc(cpu, FSW_IE | FSW_SF);
+        return to_ld(&indefinite);
+    }
+    return to_ld(&cpu->fpu.st[p]);
+}
+
+static void set_st_raw(struct cpu_x86 *cpu, unsigned i, struct cpu_f80 r)
+{
+    unsigned p = phys(cpu, i);
+    cpu->fpu.st[p] = r;
+    set_tag(cpu, p, x87_tag_of(&r));
+}
+
+static void set_st(struct cpu_x86 *cpu, unsigned i, f80 v)
+{
+    set_st_raw(cpu, i, from_ld(v));
+}
+
+static void push_raw(struct cpu_x86 *cpu, struct cpu_f80 r)
+{
+    unsigned t = (top(cpu) - 1) & 7;
+    if (tag(cpu, t) != TAG_EMPTY) {
+        cpu->fpu.fsw |= FSW_C1;
+        fpu_exc(cpu, FSW_IE | FSW_SF);
+        r = indefinite;
+    }
+    set_top(cpu, t);
+    set_st_raw(cpu, 0, r);
+}
+
+static void push(struct cpu_x86 *cpu, f80 v) { push_raw(cpu, from_ld(v)); }
+
+static void pop(struct cpu_x86 *cpu)
+{
+    set_tag(cpu, phys(cpu, 0), TAG_EMPTY);
+    set_top(cpu, top(cpu) + 1);
+}
+
+/* ---- host FP environment ------------------------------------------------- */
+
+static const int rc_fe[4] = { FE_TONEAREST, FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO };
+
+static void fp_begin(struct cpu_x86 *cpu)
+{
+    feclearexcept(FE_ALL_EXCEPT);
+    unsigned rc = (cpu->fpu.fcw >> 10) & 3;
+    if (rc)
+        fesetround(rc_fe[rc]);
+}
+
+static void fp_end(struct cpu_x86 *cpu)
+{
+    int e = fetestexcept(FE_ALL_EXCEPT);
+    unsigned f = 0;
+    if (e & FE_INVALID) f |= FSW_IE;
+    if (e & FE_DIVBYZERO) f |= FSW_ZE;
+    if (e & FE_OVERFLOW) f |= FSW_OE;
+    if (e & FE_UNDERFLOW) f |= FSW_UE;
+    if (e & FE_INEXACT) f |= FSW_PE;
+    if (f)
+        fpu_exc(cpu, f);
+    if ((cpu->fpu.fcw >> 10) & 3)
+        fesetround(FE_TONEAREST);
+}
+
+/* ---- memory operands ------------------------------------------------------- */
+
+static uint64_t ea(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    uint64_t off = cpu_ea(cpu, in);
+    cpu->fpu.fdp = off;
+    cpu->fpu.fds = cpu->seg[in->seg].sel;
+    return off;
+}
+
+static f80 read_real(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size)
+{
+    uint64_t off = ea(cpu, in);
+    if (size == 4) {
+        uint32_t u = (uint32_t)cpu_read_mem(cpu, in->seg, off, 4);
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    if (size == 8) {
+        uint64_t u = cpu_read_mem(cpu, in->seg, off, 8);
+        double d;
+        memcpy(&d, &u, 8);
+        return d;
+    }
+    struct cpu_f80 r = { 0 };
+    r.mant = cpu_read_mem(cpu, in->seg, off, 8);
+    r.sexp = (uint16_t)cpu_read_mem(cpu, in->seg, off + 8, 2);
+    return to_ld(&r);
+}
+
+static int64_t read_int(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size)
+{
+    uint64_t v = cpu_read_mem(cpu, in->seg, ea(cpu, in), size);
+    return size == 2 ? (int16_t)v : size == 4 ? (int32_t)v : (int64_t)v;
+}
+
+static void write_real(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size, f80 v)
+{
+    uint64_t off = ea(cpu, in);
+    if (size == 4) {
+        fp_begin(cpu);
+        float f = (float)v;
+        fp_end(cpu);
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        cpu_write_mem(cpu, in->seg, off, 4, u);
+    } else if (size == 8) {
+        fp_begin(cpu);
+        double d = (double)v;
+        fp_end(cpu);
+        uint64_t u;
+        memcpy(&u, &d, 8);
+        cpu_write_mem(cpu, in->seg, off, 8, u);
+    } else {
+        struct cpu_f80 r = from_ld(v);
+        cpu_write_mem(cpu, in->seg, off + 8, 2, r.sexp);
+        cpu_write_mem(cpu, in->seg, off, 8, r.mant);
+    }
+}
+
+/* Integer store with rounding (or truncation); overflow and NaN store the
+ * integer indefinite and flag IE. */
+static void write_int(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size, f80 v,
+                      bool trunc)
+{
+    f80 r;
+    if (trunc) {
+        r = truncl(v);
+    } else {
+        fp_begin(cpu);
+        r = nearbyintl(v);
+        fp_end(cpu);
+    }
+    f80 lim = size == 2 ? 32768.0L : size == 4 ? 2147483648.0L : 9223372036854775808.0L;
+    uint64_t out;
+    if (isnan(r) || r >= lim || r < -lim) {
+        fpu_exc(cpu, FSW_IE);
+        out = size == 2 ? 0x8000 : size == 4 ? 0x80000000u : 0x8000000000000000ULL;
+    } else {
+        if (r != v)
+            fpu_exc(cpu, FSW_PE);
+        out = (uint64_t)(int64_t)r;
+    }
+    cpu_write_mem(cpu, in->seg, ea(cpu, in), size, out);
+}
+
+/* ---- arithmetic and compares ---------------------------------------------- */
+
+/* op: 0 add, 1 mul, 4 sub (a-b), 5 subr (b-a), 6 div (a/b), 7 divr (b/a). */
+static f80 arith(struct cpu_x86 *cpu, unsigned op, f80 a, f80 b)
+{
+    f80 r;
+    fp_begin(cpu);
+    switch (op) {
+    case 0: r = a + b; break;
+    case 1: r = a * b; break;
+    case 4: r = a - b; break;
+    case 5: r = b - a; break;
+    case 6: r = a / b; break;
+    default: r = b / a; break;
+    }
+    fp_end(cpu);
+    return r;
+}
+
+/* Condition codes of a compare: C3 C2 C0 (or ZF PF CF for FCOMI). */
+static unsigned compare(struct cpu_x86 *cpu, f80 a, f80 b, bool quiet)
+{
+    if (isnan(a) || isnan(b)) {
+        if (!quiet || issignaling(a) || issignaling(b))
+            fpu_exc(cpu, FSW_IE);
+        return 7;
+    }
+    return a < b ? 1 : a == b ? 4 : 0;     /* bit0 C0/CF, bit1 C2/PF, bit2 C3/ZF */
+}
+
+static void set_cc(struct cpu_x86 *cpu, unsigned c)
+{
+    cpu->fpu.fsw &= ~FSW_CC;
+    if (c & 1) cpu->fpu.fsw |= FSW_C0;
+    if (c & 2) cpu->fpu.fsw |= FSW_C2;
+    if (c & 4) cpu->fpu.fsw |= FSW_C3;
+}
+
+static void set_eflags_cc(struct cpu_x86 *cpu, unsigned c)
+{
+    uint32_t fl = 0;
+    if (c & 1) fl |= F_CF;
+    if (c & 2) fl |= F_PF;
+    if (c & 4) fl |= F_ZF;
+    cpu_set_arith_flags(cpu, fl);
+    cpu->fpu.fsw &= ~FSW_C1;
+}
+
+static void fxam(struct cpu_x86 *cpu)
+{
+    unsigned p = phys(cpu, 0);
+    const struct cpu_f80 *r = &cpu->fpu.st[p];
+    unsigned c;                             /* C3 C2 C0 as bits 2 1 0 */
+    unsigned e = r->sexp & 0x7fff;
+    if (tag(cpu, p) == TAG_EMPTY)
+        c = 5;
+    else if (e == 0x7fff)
+        c = (r->mant << 1) ? 1 : 3;         /* NaN : infinity */
+    else if (e == 0)
+        c = r->mant ? 6 : 4;                /* denormal : zero */
+    else
+        c = (r->mant >> 63) ? 2 : 0;        /* normal : unsupported */
+    set_cc(cpu, c);
+    if (r->sexp & 0x8000)
+        cpu->fpu.fsw |= FSW_C1;
+    else
+        cpu->fpu.fsw &= ~FSW_C1;
+}
+
+/* ---- environment -------------------------------------------------------- */
+
+static void fninit(struct cpu_x86 *cpu)
+{
+    cpu->fpu.fcw = 0x37f;
+    cpu->fpu.fsw = 0;
+    cpu->fpu.ftw = 0xffff;
+    cpu->fpu.fop = 0;
+    cpu->fpu.fip = cpu->fpu.fdp = 0;
+    cpu->fpu.fcs = cpu->fpu.fds = 0;
+}
+
+void cpu_fpu_reset(struct cpu_x86 *cpu)
+{
+    memset(&cpu->fpu, 0, sizeof(cpu->fpu));
+    fninit(cpu);
+    cpu->fpu.mxcsr = 0x1f80;
+    cpu->fpu.xcr0 = 1;
+}
+
+/* FLDENV/FNSTENV image: 14 bytes (16-bit operand size) or 28 bytes,
+ * protected-mode layout. Returns its size. */
+static unsigned env_size(const struct cpu_insn *in) { return in->opsize == 2 ? 14 : 28; }
+
+static void store_env(struct cpu_x86 *cpu, uint64_t off, const struct cpu_insn *in)
+{
+    struct cpu_fpu *f = &cpu->fpu;
+    unsigned seg = in->seg;
+    if (in->opsize == 2) {
+        cpu_write_mem(cpu, seg, off + 12, 2, f->fds);
+        cpu_write_mem(cpu, seg, off, 2, f->fcw);
+        cpu_write_mem(cpu, seg, off + 2, 2, f->fsw);
+        cpu_write_mem(cpu, seg, off + 4, 2, f->ftw);
+        cpu_write_mem(cpu, seg, off + 6, 2, (uint16_t)f->fip);
+        cpu_write_mem(cpu, seg, off + 8, 2, f->fcs);
+        cpu_write_mem(cpu, seg, off + 10, 2, (uint16_t)f->fdp);
+    } else {
+        cpu_write_mem(cpu, seg, off + 24, 4, f->fds);
+        cpu_write_mem(cpu, seg, off, 4, 0xffff0000u | f->fcw);
+        cpu_write_mem(cpu, seg, off + 4, 4, 0xffff0000u | f->fsw);
+        cpu_write_mem(cpu, seg, off + 8, 4, 0xffff0000u | f->ftw);
+        cpu_write_mem(cpu, seg, off + 12, 4, (uint32_t)f->fip);
+        cpu_write_mem(cpu, seg, off + 16, 4, f->fcs | (uint32_t)(f->fop & 0x7ff) << 16);
+        cpu_write_mem(cpu, seg, off + 20, 4, (uint32_t)f->fdp);
+    }
+}
+
+static void load_env(struct cpu_x86 *cpu, uint64_t off, const struct cpu_insn *in)
+{
+    struct cpu_fpu *f = &cpu->fpu;
+    unsigned seg = in->seg, w = in->opsize == 2 ? 2 : 4;
+    uint16_t fcw = (uint16_t)cpu_read_mem(cpu, seg, off, 2);
+    uint16_t fsw = (uint16_t)cpu_read_mem(cpu, seg, off + w, 2);
+    uint16_t ftw = (uint16_t)cpu_read_mem(cpu, seg, off + 2 * w, 2);
+    f->fcw = fcw;
+    f->fsw = fsw;
+    f->ftw = ftw;
+}
+
+static void fnsave(struct cpu_x86 *cpu, const struct cpu_insn *in, bool restore)
+{
+    uint64_t off = ea(cpu, in);
+    unsigned base = env_size(in);
+    if (restore) {
+        struct cpu_f80 regs[8];
+        for (unsigned i = 0; i < 8; i++) {
+            regs[i].mant = cpu_read_mem(cpu, in->seg, off + base + 10 * i, 8);
+            regs[i].sexp = (uint16_t)cpu_read_mem(cpu, in->seg, off + base + 10 * i + 8, 2);
+        }
+        load_env(cpu, off, in);
+        for (unsigned i = 0; i < 8; i++)
+            cpu->fpu.st[phys(cpu, i)] = regs[i];
+        return;
+    }
+    for (unsigned i = 0; i < 8; i++) {
+        const struct cpu_f80 *r = &cpu->fpu.st[phys(cpu, i)];
+        cpu_write_mem(cpu, in->seg, off + base + 10 * i + 8, 2, r->sexp);
+        cpu_write_mem(cpu, in->seg, off + base + 10 * i, 8, r->mant);
+    }
+    store_env(cpu, off, in);
+    fninit(cpu);
+}
+
+/* ---- BCD ---------------------------------------------------------------- */
+
+static f80 read_bcd(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    uint64_t off = ea(cpu, in);
+    uint64_t lo = cpu_read_mem(cpu, in->seg, off, 8);
+    uint16_t hi = (uint16_t)cpu_read_mem(cpu, in->seg, off + 8, 2);
+    f80 v = 0;
+    for (int i = 0; i < 2; i++)
+        v = v * 10 + (((hi & 0xff) >> (4 * (1 - i))) & 0xf);
+    for (int i = 15; i >= 0; i--)
+        v = v * 10 + ((lo >> (4 * i)) & 0xf);
+    return (hi & 0x8000) ? -v : v;
+}
+
+static void write_bcd(struct cpu_x86 *cpu, const struct cpu_insn *in, f80 v)
+{
+    uint64_t off = ea(cpu, in);
+    fp_begin(cpu);
+    f80 r = nearbyintl(v);
+    fp_end(cpu);
+    uint64_t lo = 0;
+    uint16_t hi;
+    if (isnan(r) || fabsl(r) >= 1e18L) {
+        fpu_exc(cpu, FSW_IE);
+        lo = 0;
+        hi = 0xffff;
+        cpu_write_mem(cpu, in->seg, off + 8, 2, hi);
+        cpu_write_mem(cpu, in->seg, off, 8, 0xc000000000000000ULL);
+        return;
+    }
+    uint64_t u = (uint64_t)fabsl(r);
+    for (int i = 0; i < 16; i++, u /= 10)
+        lo |= (u % 10) << (4 * i);
+    hi = (uint16_t)((u % 10) | ((u / 10) % 10) << 4);
+    if (signbit(r))
+        hi |= 0x8000;
+    cpu_write_mem(cpu, in->seg, off + 8, 2, hi);
+    cpu_write_mem(cpu, in->seg, off, 8, lo);
+}
+
+/* ---- the D9 register forms (constants and transcendental functions) ----- */
+
+static void d9_reg(struct cpu_x86 *cpu, unsigned modrm)
+{
+    f80 a, b;
+    switch (modrm) {
+    case 0xd0: return;                                  /* FNOP */
+    case 0xe0: set_st(cpu, 0, -st(cpu, 0)); return;     /* FCHS */
+    case 0xe1: set_st(cpu, 0, fabsl(st(cpu, 0))); return;
+    case 0xe4: set_cc(cpu, compare(cpu, st(cpu, 0), 0.0L, false)); return;   /* FTST */
+    case 0xe5: fxam(cpu); return;
+    case 0xe8: push(cpu, 1.0L); return;
+    case 0xe9: push(cpu, 3.321928094887362347870319429489390175864831393L); return;
+    case 0xea: push(cpu, 1.442695040888963407359924681001892137426645954L); return;
+    case 0xeb: push(cpu, 3.141592653589793238462643383279502884197169399L); return;
+    case 0xec: push(cpu, 0.301029995663981195213738894724493026768189881L); return;
+    case 0xed: push(cpu, 0.693147180559945309417232121458176568075500134L); return;
+    case 0xee: push(cpu, 0.0L); return;
+    case 0xf6: set_top(cpu, top(cpu) - 1); cpu->fpu.fsw &= ~FSW_C1; return;  /* FDECSTP */
+    case 0xf7: set_top(cpu, top(cpu) + 1); cpu->fpu.fsw &= ~FSW_C1; return;  /* FINCSTP */
+    default: break;
+    }
+    a = st(cpu, 0);
+    fp_begin(cpu);
+    switch (modrm) {
+    case 0xf0: set_st(cpu, 0, expm1l(a * 0.693147180559945309417232121458176568L)); break;
+    case 0xf1: b = st(cpu, 1); set_st(cpu, 1, b * log2l(a)); pop(cpu); break;     /* FYL2X */
+    case 0xf2: set_st(cpu, 0, tanl(a)); push(cpu, 1.0L); cpu->fpu.fsw &= ~FSW_C2; break;
+    case 0xf3: b = st(cpu, 1); set_st(cpu, 1, atan2l(b, a)); pop(cpu); break;     /* FPATAN */
+    case 0xf4: {                                                                  /* FXTRACT */
+        f80 e = a == 0 ? -INFINITY : logbl(a);
+        f80 m = a == 0 ? a : scalbnl(a, -(int)e);
+        set_st(cpu, 0, e);
+        push(cpu, m);
+        break;
+    }
+    case 0xf5:                                                                    /* FPREM1 */
+    case 0xf8: {                                                                  /* FPREM */
+        b = st(cpu, 1);
+        int q = 0;
+        f80 r;
+        if (modrm == 0xf5) {
+            r = remquol(a, b, &q);
+        } else {
+            r = fmodl(a, b);
+            f80 qq = truncl((a - r) / b);
+            q = isnan(qq) ? 0 : (int)fmodl(fabsl(qq), 8.0L);
+        }
+        q = q < 0 ? -q : q;
+        set_st(cpu, 0, r);
+        cpu->fpu.fsw &= ~FSW_CC;
+        if (q & 4) cpu->fpu.fsw |= FSW_C0;
+        if (q & 2) cpu->fpu.fsw |= FSW_C3;
+        if (q & 1) cpu->fpu.fsw |= FSW_C1;
+        break;
+    }
+    case 0xf9: b = st(cpu, 1); set_st(cpu, 1, b * log1pl(a) / 0.693147180559945309417232121458176568L); pop(cpu); break;
+    case 0xfa: set_st(cpu, 0, sqrtl(a)); break;
+    case 0xfb: set_st(cpu, 0, sinl(a)); push(cpu, cosl(a)); cpu->fpu.fsw &= ~FSW_C2; break;
+    case 0xfc: set_st(cpu, 0, nearbyintl(a)); break;                              /* FRNDINT */
+    case 0xfd: {                                                                  /* FSCALE */
+        b = truncl(st(cpu, 1));
+        long n = isnan(b) ? 0 : b > 65536 ? 65536 : b < -65536 ? -65536 : (long)b;
+        set_st(cpu, 0, scalblnl(a, n));
+        break;
+    }
+    case 0xfe: set_st(cpu, 0, sinl(a)); cpu->fpu.fsw &= ~FSW_C2; break;
+    case 0xff: set_st(cpu, 0, cosl(a)); cpu->fpu.fsw &= ~FSW_C2; break;
+    default:
+        fp_end(cpu);
+        cpu_ud(cpu);
+    }
+    fp_end(cpu);
+}
+
+static bool fcmov_cond(struct cpu_x86 *cpu, unsigned op, unsigned sub)
+{
+    /* DA: B, E, BE, U; DB: NB, NE, NBE, NU */
+    static const unsigned cc[4] = { 2, 4, 6, 10 };   /* Jcc codes: B, E, BE, P */
+    bool c = cpu_cond(cpu, cc[sub & 3]);
+    return op == 0xda ? c : !c;
+}
+
+/* ---- entry point ------------------------------------------------------------ */
+
+void cpu_op_x87(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    unsigned op = in->op, r = in->reg & 7, i = in->rm & 7;
+    cpu_fpu_check_nm(cpu, false);
+    bool control = (op == 0xd9 && r >= 4 && in->mod != 3) ||
+                   (op == 0xdb && in->mod == 3 && (in->modrm == 0xe2 || in->modrm == 0xe3)) ||
+                   (op == 0xdd && in->mod != 3 && r >= 6) || (op == 0xdf && in->modrm == 0xe0);
+    if (!control) {
+        cpu->fpu.fip = cpu->insn_rip;
+        cpu->fpu.fcs = cpu->seg[S_CS].sel;
+        cpu->fpu.fop = (uint16_t)(((op & 7) << 8) | in->modrm);
+    }
+
+    if (in->mod != 3) {
+        switch (op) {
+        case 0xd8: case 0xdc: case 0xda: case 0xde: {
+            f80 src = op == 0xd8 ? read_real(cpu, in, 4) : op == 0xdc ? read_real(cpu, in, 8)
+                    : (f80)read_int(cpu, in, op == 0xda ? 4 : 2);
+            f80 a = st(cpu, 0);
+            if (r == 2 || r == 3) {
+                set_cc(cpu, compare(cpu, a, src, false));
+                if (r == 3)
+                    pop(cpu);
+            } else {
+                set_st(cpu, 0, arith(cpu, r, a, src));
+            }
+            return;
+        }
+        case 0xd9:
+            switch (r) {
+            case 0: push(cpu, read_real(cpu, in, 4)); return;
+            case 2: write_real(cpu, in, 4, st(cpu, 0)); return;
+            case 3: write_real(cpu, in, 4, st(cpu, 0)); pop(cpu); return;
+            case 4: load_env(cpu, ea(cpu, in), in); return;
+            case 5: cpu->fpu.fcw = (uint16_t)cpu_read_mem(cpu, in->seg, cpu_ea(cpu, in), 2); return;
+            case 6: store_env(cpu, cpu_ea(cpu, in), in); cpu->fpu.fcw |= 0x3f; return;
+            case 7: cpu_write_mem(cpu, in->seg, cpu_ea(cpu, in), 2, cpu->fpu.fcw); return;
+            default: cpu_ud(cpu);
+            }
+        case 0xdb:
+            switch (r) {
+            case 0: push(cpu, (f80)read_int(cpu, in, 4)); return;
+            case 1: write_int(cpu, in, 4, st(cpu, 0), true); pop(cpu); return;
+            case 2: write_int(cpu, in, 4, st(cpu, 0), false); return;
+            case 3: write_int(cpu, in, 4, st(cpu, 0), false); pop(cpu); return;
+            case 5: push(cpu, read_real(cpu, in, 10)); return;
+            case 7: write_real(cpu, in, 10, st(cpu, 0)); pop(cpu); return;
+            default: cpu_ud(cpu);
+            }
+        case 0xdd:
+            switch (r) {
+            case 0: push(cpu, read_real(cpu, in, 8)); return;
+            case 1: write_int(cpu, in, 8, st(cpu, 0), true); pop(cpu); return;
+            case 2: write_real(cpu, in, 8, st(cpu, 0)); return;
+            case 3: write_real(cpu, in, 8, st(cpu, 0)); pop(cpu); return;
+            case 4: fnsave(cpu, in, true); return;
+            case 6: fnsave(cpu, in, false); return;
+            case 7: cpu_write_mem(cpu, in->seg, cpu_ea(cpu, in), 2, cpu->fpu.fsw); return;
+            default: cpu_ud(cpu);
+            }
+        default:                                    /* 0xdf */
+            switch (r) {
+            case 0: push(cpu, (f80)read_int(cpu, in, 2)); return;
+            case 1: write_int(cpu, in, 2, st(cpu, 0), true); pop(cpu); return;
+            case 2: write_int(cpu, in, 2, st(cpu, 0), false); return;
+            case 3: write_int(cpu, in, 2, st(cpu, 0), false); pop(cpu); return;
+            case 4: push(cpu, read_bcd(cpu, in)); return;
+            case 5: push(cpu, (f80)read_int(cpu, in, 8)); return;
+            case 6: write_bcd(cpu, in, st(cpu, 0)); pop(cpu); return;
+            default: write_int(cpu, in, 8, st(cpu, 0), false); pop(cpu); return;
+            }
+        }
+    }
+
+    /* register forms */
+    switch (op) {
+    case 0xd8:
+        if (r == 2 || r == 3) {
+            set_cc(cpu, compare(cpu, st(cpu, 0), st(cpu, i), false));
+            if (r == 3)
+                pop(cpu);
+        } else {
+            set_st(cpu, 0, arith(cpu, r, st(cpu, 0), st(cpu, i)));
+        }
+        return;
+    case 0xd9:
+        if (r == 0) {                               /* FLD ST(i) */
+            if (empty(cpu, i)) {
+                (void)st(cpu, i);
+                push_raw(cpu, indefinite);
+            } else {
+                push_raw(cpu, cpu->fpu.st[phys(cpu, i)]);
+            }
+        } else if (r == 1) {                        /* FXCH */
+            f80 a = st(cpu, 0), b = st(cpu, i);
+            set_st(cpu, 0, b);
+            set_st(cpu, i, a);
+            cpu->fpu.fsw &= ~FSW_C1;
+        } else if (r == 3) {                        /* FSTP1 alias */
+            set_st(cpu, i, st(cpu, 0));
+            pop(cpu);
+        } else {
+            d9_reg(cpu, in->modrm);
+        }
+        return;
+    case 0xda:
+    case 0xdb:
+        if (r < 4) {                                /* FCMOVcc */
+            f80 v = st(cpu, i);
+            if (fcmov_cond(cpu, op, r))
+                set_st(cpu, 0, v);
+            return;
+        }
+        if (op == 0xda) {
+            if (in->modrm != 0xe9)
+                cpu_ud(cpu);
+            set_cc(cpu, compare(cpu, st(cpu, 0), st(cpu, 1), true));   /* FUCOMPP */
+            pop(cpu);
+            pop(cpu);
+            return;
+        }
+        switch (in->modrm) {
+        case 0xe2: cpu->fpu.fsw &= 0x7f00; return;  /* FNCLEX: keep TOP and C0-C3 */
+        case 0xe3: fninit(cpu); return;
+        case 0xe0: case 0xe1: case 0xe4: return;    /* FENI, FDISI, FSETPM */
+        default: break;
+        }
+        if (r == 5 || r == 6) {                     /* FUCOMI / FCOMI */
+            set_eflags_cc(cpu, compare(cpu, st(cpu, 0), st(cpu, i), r == 5));
+            return;
+        }
+        cpu_ud(cpu);
+    case 0xdc:
+    case 0xde: {
+        if (r == 2 || r == 3) {                     /* FCOM/FCOMP aliases; DE D9 FCOMPP */
+            if (op == 0xde && in->modrm != 0xd9)
+                cpu_ud(cpu);
+            set_cc(cpu, compare(cpu, st(cpu, 0), st(cpu, op == 0xde ? 1 : i), false));
+            if (r == 3)
+                pop(cpu);
+            if (op == 0xde)
+                pop(cpu);
+            return;
+        }
+        /* ST(i) = ST(i) op ST(0); the sub/div directions are swapped here */
+        static const unsigned swap[8] = { 0, 1, 2, 3, 5, 4, 7, 6 };
+        set_st(cpu, i, arith(cpu, swap[r], st(cpu, i), st(cpu, 0)));
+        if (op == 0xde)
+            pop(cpu);
+        return;
+    }
+    case 0xdd:
+        switch (r) {
+        case 0: set_tag(cpu, phys(cpu, i), TAG_EMPTY); return;     /* FFREE */
+        case 2: set_st(cpu, i, st(cpu, 0)); return;                /* FST */
+        case 3: {                                                  /* FSTP */
+            if (empty(cpu, 0)) {
+                (void)st(cpu, 0);
+                set_st_raw(cpu, i, indefinite);
+            } else {
+                set_st_raw(cpu, i, cpu->fpu.st[phys(cpu, 0)]);
+            }
+            pop(cpu);
+            return;
+        }
+        case 4: case 5:                                            /* FUCOM(P) */
+            set_cc(cpu, compare(cpu, st(cpu, 0), st(cpu, i), true));
+            if (r == 5)
+                pop(cpu);
+            return;
+        default: cpu_ud(cpu);
+        }
+    default:                                        /* 0xdf */
+        if (in->modrm == 0xe0) {                    /* FNSTSW AX */
+            cpu_set_reg(cpu, R_AX, 2, cpu->fpu.fsw);
+            return;
+        }
+        if (r == 0) {                               /* FFREEP */
+            set_tag(cpu, phys(cpu, i), TAG_EMPTY);
+            pop(cpu);
+            return;
+        }
+        if (r == 5 || r == 6) {                     /* FUCOMIP / FCOMIP */
+            set_eflags_cc(cpu, compare(cpu, st(cpu, 0), st(cpu, i), r == 5));
+            pop(cpu);
+            return;
+        }
+        cpu_ud(cpu);
+    }
+}

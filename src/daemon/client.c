@@ -236,6 +236,21 @@ static int read_message(struct vk_client *c, int timeout_ms, struct json_object 
     }
 }
 
+/* write() would raise SIGPIPE when the daemon went away: send() does not */
+static int send_all(int fd, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 int vk_client_call(struct vk_client *c, const char *method, struct json_object *params,
                    struct json_object **result, struct vk_err *err)
 {
@@ -249,9 +264,9 @@ int vk_client_call(struct vk_client *c, const char *method, struct json_object *
     json_object_object_add(req, "params", params ? params : json_object_new_object());
     size_t len;
     const char *s = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &len);
-    int r = vk_write_full(c->fd, s, len);
+    int r = send_all(c->fd, s, len);
     if (r == 0)
-        r = vk_write_full(c->fd, "\n", 1);
+        r = send_all(c->fd, "\n", 1);
     json_object_put(req);
     if (r < 0) {
         c->last_code = VK_RPC_E_INTERNAL;

@@ -815,6 +815,11 @@ int dom_def_parse(const char *xml, size_t len, struct dom_def **out, struct vk_e
         return vk_err_set(err, -EINVAL, "XML does not parse%s%s (line %d)",
                           *msg ? ": " : "", msg, e ? e->line : 0);
     }
+    if (doc->intSubset || doc->extSubset) {
+        /* entities are a denial-of-service vector and libvirt XML has none */
+        xmlFreeDoc(doc);
+        return vk_err_set(err, -EINVAL, "XML with a DTD (<!DOCTYPE>) is not accepted");
+    }
     xmlNode *root = xmlDocGetRootElement(doc);
     int r = 0;
     struct dom_def *def = calloc(1, sizeof(*def));

@@ -138,8 +138,8 @@ class Env:
                 self.daemon.wait()
         self.daemon = None
 
-    def vk(self, *args, **kw):
-        return run([binary("virtkit"), *map(str, args)], env=self.env, **kw)
+    def vk(self, *args, env=None, **kw):
+        return run([binary("virtkit"), *map(str, args)], env=env or self.env, **kw)
 
     def dnsmasq_pids(self):
         """dnsmasq processes started for this test's state directory."""
@@ -214,6 +214,31 @@ def env():
         e.teardown()
 
 
+def reach_outside(env, attempts=50):
+    """Client namespace connects to a TCP server in the outside namespace;
+    returns the (address, port) the server saw, or None."""
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", env.outside, "python3", "-c",
+         "import socket\n"
+         "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+         "s.bind(('10.77.0.2', 8080)); s.listen(1); s.settimeout(30)\n"
+         "c, peer = s.accept(); c.sendall(('%s %d' % peer).encode()); c.close()\n"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(attempts):
+            r = ns_exec(env.client, "python3", "-c",
+                        "import socket\n"
+                        "s=socket.create_connection(('10.77.0.2', 8080), timeout=2)\n"
+                        "print(s.recv(100).decode())\n", timeout=20)
+            if r.returncode == 0:
+                return r.stdout.split()
+            time.sleep(0.1)
+        return None
+    finally:
+        server.kill()
+        server.wait()
+
+
 def nft_table(env):
     return ns_exec(env.ns, "nft", "list", "table", "inet", "virtkit_default")
 
@@ -271,31 +296,10 @@ def test_nat_network_dhcp_and_masquerade(env):
     env.plug_outside()
     ns_exec(env.client, "ip", "addr", "replace", f"{ip}/24", "dev", "vc1")
     ns_exec(env.client, "ip", "route", "replace", "default", "via", "192.168.120.1")
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", env.outside, "python3", "-c",
-         "import socket\n"
-         "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-         "s.bind(('10.77.0.2', 8080)); s.listen(1); s.settimeout(30)\n"
-         "c, peer = s.accept(); c.sendall(('%s %d' % peer).encode()); c.close()\n"
-         "print(peer[0], peer[1])\n"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        got = None
-        for _ in range(50):
-            r = ns_exec(env.client, "python3", "-c",
-                        "import socket\n"
-                        "s=socket.create_connection(('10.77.0.2', 8080), timeout=5)\n"
-                        "print(s.recv(100).decode())\n", timeout=20)
-            if r.returncode == 0:
-                got = r.stdout.split()
-                break
-            time.sleep(0.1)
-        assert got, r.stderr
-        assert got[0] == "10.77.0.1"          # masqueraded to the outside address
-        assert 1024 <= int(got[1]) <= 65535
-    finally:
-        server.kill()
-        server.wait()
+    got = reach_outside(env)
+    assert got, "client could not reach the outside server"
+    assert got[0] == "10.77.0.1"          # masqueraded to the outside address
+    assert 1024 <= int(got[1]) <= 65535
 
     # destroy removes everything we created, nothing else
     r = env.vk("net-destroy", "default")
@@ -506,3 +510,58 @@ def test_domain_interfaces_get_taps_and_leases(env, tmp_path):
     assert r.returncode == 1 and "default" in r.stderr and "not active" in r.stderr, r.stderr
     links = json.loads(ns_exec(env.ns, "ip", "-j", "link", "show").stdout)
     assert not any(l["ifname"].startswith("vnet") for l in links)
+
+
+def test_route_and_isolated_modes(env):
+    """route: the outside sees the client's own address (no NAT); isolated:
+    nothing passes the bridge, but the host side still answers DHCP."""
+    route = EXAMPLE.replace("<name>default</name>", "<name>routed</name>") \
+        .replace("<forward mode='nat'>\n    <nat>\n      <port start='1024' end='65535'/>\n"
+                 "    </nat>\n  </forward>", "<forward mode='route'/>") \
+        .replace("192.168.120.", "192.168.150.")
+    assert "mode='route'" in route
+    env.define_example(route, "route.xml")
+    assert env.vk("net-start", "routed").returncode == 0
+    rules = ns_exec(env.ns, "nft", "list", "table", "inet", "virtkit_routed").stdout
+    assert "masquerade" not in rules and "postrouting" not in rules
+    env.plug_client()
+    ip = env.dhcp()
+    assert ip.startswith("192.168.150.")
+    env.plug_outside()
+    ns_exec(env.outside, "ip", "route", "add", "192.168.150.0/24", "via", "10.77.0.1")
+    ns_exec(env.client, "ip", "addr", "replace", f"{ip}/24", "dev", "vc1")
+    ns_exec(env.client, "ip", "route", "replace", "default", "via", "192.168.150.1")
+    got = reach_outside(env)
+    assert got and got[0] == ip             # routed, not masqueraded
+    assert env.vk("net-destroy", "routed").returncode == 0
+    assert env.vk("net-undefine", "routed").returncode == 0   # frees the name virbr0
+
+    iso = route.replace("<name>routed</name>", "<name>iso</name>") \
+        .replace("<forward mode='route'/>", "")
+    env.define_example(iso, "iso.xml")
+    assert env.vk("net-start", "iso").returncode == 0
+    rules = ns_exec(env.ns, "nft", "list", "table", "inet", "virtkit_iso").stdout
+    assert 'iifname "virbr0" reject' in rules
+    ns_exec(env.ns, "ip", "link", "set", "vc0", "master", "virbr0", "up")
+    ip = env.dhcp()                           # DHCP from the host still works
+    ns_exec(env.client, "ip", "addr", "replace", f"{ip}/24", "dev", "vc1")
+    ns_exec(env.client, "ip", "route", "replace", "default", "via", "192.168.150.1")
+    assert reach_outside(env, attempts=3) is None
+    assert env.vk("net-destroy", "iso").returncode == 0
+
+
+def test_net_edit(env, tmp_path):
+    env.define_example()
+    editor = tmp_path / "ed.sh"
+    editor.write_text("#!/bin/sh\nsed -i \"s/stp='on' delay='0'/stp='off' delay='5'/\" \"$1\"\n")
+    editor.chmod(0o755)
+    r = env.vk("net-edit", "default", env=dict(env.env, EDITOR=str(editor), VISUAL=""))
+    assert r.returncode == 0 and "Network default XML configuration edited." in r.stdout, r.stderr
+    assert "stp='off' delay='5'" in env.vk("net-dumpxml", "default").stdout
+    r = env.vk("net-edit", "default", env=dict(env.env, EDITOR="true", VISUAL=""))
+    assert r.returncode == 0 and "not changed" in r.stdout
+    editor.write_text("#!/bin/sh\nsed -i \"s/<bridge /<bridgeX /\" \"$1\"\n")
+    r = env.vk("net-edit", "default", env=dict(env.env, EDITOR=str(editor), VISUAL=""),
+               input="")
+    assert r.returncode == 1 and "bridgeX" in r.stderr, r.stderr
+    assert "stp='off' delay='5'" in env.vk("net-dumpxml", "default").stdout   # old kept

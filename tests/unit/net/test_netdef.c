@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "netdef.h"
+#include "network.h"
 #include "tap.h"
 
 static const char example[] =
@@ -165,5 +166,41 @@ int main(void)
     }
     tap_is_int(parse("<network><name>br</name><forward mode='bridge'/></network>", &d, &e), -EINVAL,
                "forward bridge without a bridge name refused");
+    /* What each forward mode installs (nftables text). */
+    static const struct { const char *fwd; const char *want[4]; const char *not_want; } modes[] = {
+        { "<forward mode='nat'><nat><address start='10.0.0.5' end='10.0.0.6'/>"
+          "<port start='2000' end='3000'/></nat></forward>",
+          { "snat ip to 10.0.0.5-10.0.0.6:2000-3000", "ct state established,related accept",
+            "iifname \"vb\" ip saddr 10.1.2.0/24 accept", NULL }, "masquerade" },
+        { "<forward mode='route' dev='eth9'/>",
+          { "iifname \"vb\" oifname \"eth9\" ip saddr 10.1.2.0/24 accept",
+            "oifname \"vb\" ip daddr 10.1.2.0/24 accept", NULL }, "postrouting" },
+        { "", { "iifname \"vb\" oifname \"vb\" accept", "iifname \"vb\" reject",
+                "oifname \"vb\" reject", NULL }, "saddr" },
+    };
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        char x[600];
+        snprintf(x, sizeof(x), "<network><name>m-%zu</name>%s<bridge name='vb'/>"
+                 "<ip address='10.1.2.1' prefix='24'/></network>", i, modes[i].fwd);
+        struct net_def *m = NULL;
+        tap_is_int(parse(x, &m, &e), 0, "mode %zu parses (%s)", i, e.msg);
+        char *rules = m ? net_nft_ruleset(m, "virtkit_m") : NULL;
+        bool ok = rules && strstr(rules, "table inet virtkit_m {") &&
+                  strstr(rules, "delete table inet virtkit_m") && !strstr(rules, modes[i].not_want);
+        for (int k = 0; ok && modes[i].want[k]; k++)
+            ok = strstr(rules, modes[i].want[k]) != NULL;
+        tap_ok(ok, "mode %zu installs the expected rules", i);
+        if (!ok && rules)
+            printf("# %s\n", rules);
+        free(rules);
+        net_def_free(m);
+    }
+    tap_is_int(parse("<network><name>o</name><forward mode='open'/><bridge name='vb'/>"
+                     "<ip address='10.1.2.1' prefix='24'/></network>", &d, &e), 0, "open mode");
+    tap_ok(d && net_nft_ruleset(d, "virtkit_o") == NULL, "open mode installs no rules");
+    net_def_free(d);
+    char tn[64];
+    net_nft_table_name("my-net.1", tn, sizeof(tn));
+    tap_is_str(tn, "virtkit_my_net_1", "table names are nft-safe");
     return tap_done();
 }

@@ -119,18 +119,29 @@ static int alloc_ram(struct machine *m, struct vk_err *err)
 {
     uint64_t size = m->cfg->memory;
     unsigned flags = MFD_CLOEXEC;
-    if (m->cfg->hugepages)
+    int mflags = MAP_SHARED | MAP_NORESERVE;
+    if (m->cfg->hugepages) {
+        /* Huge pages must be reserved up front: without MAP_NORESERVE the
+         * mmap fails cleanly when the pool is short, instead of the guest
+         * taking SIGBUS on first touch. */
         flags |= MFD_HUGETLB;
+        mflags = MAP_SHARED | MAP_POPULATE;
+        size = VK_ALIGN_UP(size, 2ULL << 20);
+    }
     m->ram_fd = memfd_create("virtkit-ram", flags);
     if (m->ram_fd < 0)
         return vk_err_errno(err, -errno, "memfd_create%s",
                             m->cfg->hugepages ? " (hugepages)" : "");
     if (ftruncate(m->ram_fd, (off_t)size) < 0)
-        return vk_err_errno(err, -errno, "allocating %llu bytes of guest RAM",
-                            (unsigned long long)size);
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m->ram_fd, 0);
+        return vk_err_errno(err, -errno, "allocating %llu bytes of guest RAM%s",
+                            (unsigned long long)size,
+                            m->cfg->hugepages ? " in huge pages" : "");
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, mflags, m->ram_fd, 0);
     if (p == MAP_FAILED)
-        return vk_err_errno(err, -errno, "mapping guest RAM");
+        return vk_err_errno(err, -errno, "mapping %llu MiB of guest RAM%s",
+                            (unsigned long long)(size >> 20),
+                            m->cfg->hugepages ? " in huge pages (see /proc/sys/vm/nr_hugepages)"
+                                              : "");
     madvise(p, size, MADV_MERGEABLE);
     uint64_t low = VK_MIN(size, MACHINE_PCI_HOLE_START);
     m->ram[m->nr_ram++] = (struct ram_region){ 0, low, p };

@@ -130,3 +130,18 @@ def test_qemu_spellings(vm, mbinfo):
              "-serial", "stdio", "-no-reboot", "-device", "isa-debug-exit"], timeout=60)
     assert r.returncode == 85, r.stderr
     assert f"cmdline={mbinfo} q" in r.stdout.splitlines()
+
+
+@needs_kvm
+def test_hugepages(vm, mbinfo):
+    """Runs when the host has 2 MiB pages reserved, else fails cleanly."""
+    r = run([vm, "--accel", "kvm", "--kernel", mbinfo, "--memory", "32M", "--hugepages",
+             "--serial", "null", *DEBUG_EXIT], timeout=60)
+    with open("/proc/sys/vm/nr_hugepages") as f:
+        reserved = int(f.read())
+    if reserved >= 16:
+        assert r.returncode == 85, r.stderr
+    else:
+        assert r.returncode in (1, 85), r.stderr
+        if r.returncode == 1:
+            assert "huge pages" in r.stderr

@@ -40,6 +40,8 @@ struct kvm_vcpu {
     bool mmio_read_pending;
 };
 
+static int kvm_set_msr(struct vcpu *v, uint32_t index, uint64_t value);
+
 static int sig_kick(void) { return SIGRTMIN; }
 static void kick_handler(int sig) { (void)sig; }
 
@@ -302,6 +304,10 @@ static int kvm_vcpu_init(struct vcpu *v, struct vk_err *err)
         vk_err_errno(err, rc, "setting up the local APIC");
         goto fail;
     }
+    /* IA32_MISC_ENABLE: fast strings on, as PC firmware leaves it. Best
+     * effort: a host that refuses the MSR still runs the guest. */
+    v->accel_state = c;
+    kvm_set_msr(v, 0x1a0, 1);
     return 0;
 fail:
     kvm_vcpu_exit(v);

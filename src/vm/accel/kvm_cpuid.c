@@ -73,6 +73,8 @@ int kvm_cpuid_build(const struct kvm_cpuid2 *supported, const char *model, unsig
             e->ebx = (e->ebx & 0x0000ffffu) | ((ncpus & 0xff) << 16) | (index << 24);
             if (ncpus > 1)
                 e->edx |= 1u << 28;       /* HTT: the count field is valid */
+            else
+                e->edx &= ~(1u << 28);
             e->ecx |= 1u << 31;           /* running on a hypervisor */
             e->ecx &= ~(1u << 27);        /* OSXSAVE mirrors CR4; KVM sets it */
             break;

@@ -34,6 +34,12 @@ const struct board_entry board_pc[] = {
     { &acpi_tables_device, 0,   0,    0,  BOARD_LEVEL_LATE,  BOARD_ALWAYS,   0 },
     { &mptable_device,   0,     0,    0,  BOARD_LEVEL_LATE,  BOARD_ALWAYS,   0 },
     { &control_device,   0,     0,    0,  BOARD_LEVEL_LATE,  BOARD_ALWAYS,   0 },
+    /* PCI bus 0 (0xcf8, ECAM, BAR windows: see pci/pci.h) and virtio on it */
+    { &pci_host_device,  0,     0,    0,  BOARD_LEVEL_CORE,  BOARD_ALWAYS,   0 },
+    { &virtio_disks_device, 0,  0,    0,  BOARD_LEVEL_DEV,   BOARD_ALWAYS,   0 },
+    { &virtio_rng_create_device, 0, 0, 0, BOARD_LEVEL_DEV,   BOARD_OPTIONAL, 0 },
+    { &virtio_console_create_device, 0, 0, 0, BOARD_LEVEL_DEV, BOARD_OPTIONAL, 0 },
+    { &virtio_balloon_create_device, 0, 0, 0, BOARD_LEVEL_DEV, BOARD_OPTIONAL, 0 },
 };
 const unsigned board_pc_size = VK_ARRAY_SIZE(board_pc);
 
@@ -42,6 +48,6 @@ void board_list_optional(char *buf, size_t len)
     size_t n = 0;
     buf[0] = 0;
     for (unsigned i = 0; i < board_pc_size && n < len; i++)
-        if (board_pc[i].when == BOARD_OPTIONAL)
+        if (board_pc[i].when == BOARD_OPTIONAL && board_pc[i].ops)
             n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", board_pc[i].ops->name);
 }

@@ -40,6 +40,7 @@ struct vcpu {
     bool thread_started;
     void *accel_state;          /* owned by the accelerator */
     atomic_bool paused;         /* acknowledged pause */
+    atomic_int tid;             /* host thread id once running (QMP query-cpus-fast) */
 };
 
 struct device_ops;

@@ -3,6 +3,7 @@
  * device model. One host thread per vCPU. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "machine.h"
 
@@ -123,6 +124,7 @@ void *vcpu_thread(void *arg)
     struct machine *m = v->m;
     struct vk_exit exit;
     memset(&exit, 0, sizeof(exit));
+    atomic_store(&v->tid, (int)gettid());
     while (check_state(v)) {
         if (m->accel->vcpu_run(v, &exit) < 0) {
             exit.reason = VK_EXIT_FAIL;

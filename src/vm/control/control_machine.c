@@ -75,8 +75,10 @@ static unsigned be_cpus(void *opaque, struct qmp_cpu_info *out, unsigned max)
     struct control_dev *d = opaque;
     unsigned n = 0;
 
-    for (unsigned i = 0; i < d->m->nr_vcpus && n < max; i++)
-        out[n++] = (struct qmp_cpu_info){ .index = i, .thread_id = -1 };
+    for (unsigned i = 0; i < d->m->nr_vcpus && n < max; i++) {
+        int tid = d->m->vcpus[i] ? atomic_load(&d->m->vcpus[i]->tid) : 0;
+        out[n++] = (struct qmp_cpu_info){ .index = i, .thread_id = tid > 0 ? tid : -1 };
+    }
     return n;
 }
 

@@ -57,6 +57,11 @@ uint64_t cpu_shared_code_epoch(struct cpu_x86_shared *sh)
     return atomic_load_explicit(&sh->code_epoch, memory_order_acquire);
 }
 
+_Atomic uint64_t *cpu_shared_code_epoch_ptr(struct cpu_x86_shared *sh)
+{
+    return &sh->code_epoch;
+}
+
 struct cpu_code_page *cpu_code_page_get(struct cpu_x86_shared *sh, uint64_t pfn, bool create)
 {
     unsigned h = (unsigned)(pfn * 0x9e3779b1u) % CP_HASH;
@@ -120,6 +125,7 @@ void cpu_block_cache_flush(struct cpu_x86 *cpu)
 {
     memset(cpu->bc_hash, 0, BC_HASH * sizeof(*cpu->bc_hash));
     cpu->bc_arena_used = 0;
+    cpu->tlb_gen++;   /* the jump cache points into the arena */
 }
 
 static unsigned bc_hash(uint64_t phys, uint32_t mode)

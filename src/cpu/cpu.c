@@ -24,6 +24,8 @@ struct cpu_x86 *cpu_x86_create(const struct cpu_x86_env *env, unsigned index)
         cpu->shared = cpu_x86_shared_create();
         cpu->own_shared = true;
     }
+    if (cpu->shared)
+        cpu->code_epoch_ptr = cpu_shared_code_epoch_ptr(cpu->shared);
     if (!cpu->shared || cpu_block_cache_init(cpu) < 0) {
         cpu_x86_destroy(cpu);
         return NULL;
@@ -334,17 +336,31 @@ static bool check_events(struct cpu_x86 *cpu)
 static void exec_block(struct cpu_x86 *cpu)
 {
     uint64_t lin = cpu->code64 ? cpu->rip : (uint32_t)(cpu->seg[S_CS].base + cpu->rip);
-    struct cpu_block *b = cpu_block_get(cpu, lin);
-    const struct cpu_insn *in = b->insns, *end = b->insns + b->ninsns;
+    uint32_t key = cpu_decode_mode(cpu) | (cpu->cpl == 3 ? 4u : 0u);
+    unsigned h = (unsigned)(lin ^ (lin >> 12)) & 4095;
+    struct cpu_block *b = cpu->jc[h].b;
 
+    if (!(b && cpu->jc[h].lin == lin && cpu->jc[h].key == key && cpu->jc[h].gen == cpu->tlb_gen &&
+          b->page && atomic_load_explicit(&b->page->gen, memory_order_relaxed) == b->gen)) {
+        b = cpu_block_get(cpu, lin);
+        if (b->page) {
+            cpu->jc[h].lin = lin;
+            cpu->jc[h].b = b;
+            cpu->jc[h].key = key;
+            cpu->jc[h].gen = cpu->tlb_gen;
+        }
+    }
+    const struct cpu_insn *in = b->insns, *end = b->insns + b->ninsns;
     for (; in < end; in++) {
         cpu->insn_rip = cpu->rip;
         cpu->rip += in->len;
         in->fn(cpu, in);
-        cpu->retired++;
-        if (__builtin_expect(cpu->stop != -1, 0))
+        if (__builtin_expect(cpu->stop != -1, 0)) {
+            in++;
             break;
+        }
     }
+    cpu->retired += (uint64_t)(in - b->insns);
     if (!cpu->code64)
         cpu->rip &= cpu->code32 ? 0xffffffffu : 0xffffu;
 }
@@ -369,15 +385,17 @@ int cpu_x86_run(struct cpu_x86 *cpu, uint64_t max_insns, struct cpu_x86_exit *ex
         if (cpu->stop >= 0)
             break;
         cpu->stop = -1;
-        if (atomic_exchange_explicit(&cpu->kick, 0, memory_order_acq_rel)) {
+        if (atomic_load_explicit(&cpu->kick, memory_order_relaxed) &&
+            atomic_exchange_explicit(&cpu->kick, 0, memory_order_acq_rel)) {
             cpu->stop = CPU_X86_STOP_KICK;
             break;
         }
-        if (cpu->code_epoch != cpu_shared_code_epoch(cpu->shared)) {
-            cpu->code_epoch = cpu_shared_code_epoch(cpu->shared);
+        if (__builtin_expect(cpu->code_epoch != atomic_load_explicit(cpu->code_epoch_ptr, memory_order_acquire), 0)) {
+            cpu->code_epoch = atomic_load_explicit(cpu->code_epoch_ptr, memory_order_acquire);
             cpu_tlb_flush(cpu, true);
         }
-        if (!check_events(cpu)) {
+        if ((atomic_load_explicit(&cpu->events, memory_order_relaxed) || cpu->halted ||
+             cpu->inhibit_irq || (cpu->eflags & F_IF)) && !check_events(cpu)) {
             cpu->stop = cpu->halted == 2 ? CPU_X86_STOP_WAIT_SIPI : CPU_X86_STOP_HLT;
             break;
         }

@@ -235,6 +235,7 @@ struct cpu_x86 {
 
     struct cpu_tlb_entry tlb[2][TLB_SIZE];
     uint64_t code_epoch;     /* shared->code_epoch this TLB matches */
+    _Atomic uint64_t *code_epoch_ptr;   /* &shared->code_epoch */
 
     /* exception being raised (set by cpu_raise before longjmp) */
     int exc_vector;
@@ -259,6 +260,10 @@ struct cpu_x86 {
     uint64_t retired;
     char errmsg[256];
     int stop;                /* pending stop reason, -1 none */
+
+    /* jump cache: linear RIP -> block, valid while jc_gen == tlb_gen */
+    struct { uint64_t lin; struct cpu_block *b; uint32_t key; uint32_t gen; } jc[4096];
+    uint32_t tlb_gen;        /* bumped by every TLB flush / block cache flush */
 
     /* block cache */
     struct cpu_block **bc_hash;
@@ -328,11 +333,7 @@ static inline int64_t sext(uint64_t v, unsigned size)
 /* ---- registers and operands (operand.c) -------------------------------- */
 
 /* Register by number; size 1 without REX maps 4-7 to AH..BH. */
-uint64_t cpu_reg_read(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned r,
-                      unsigned size);
 /* Write with x86 semantics: 32-bit writes zero-extend, 8/16 merge. */
-void cpu_reg_write(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned r,
-                   unsigned size, uint64_t v);
 static inline void cpu_set_reg(struct cpu_x86 *cpu, unsigned r, unsigned size, uint64_t v)
 {
     switch (size) {
@@ -343,10 +344,7 @@ static inline void cpu_set_reg(struct cpu_x86 *cpu, unsigned r, unsigned size, u
     }
 }
 /* Effective address (offset within in->seg), truncated to address size. */
-uint64_t cpu_ea(struct cpu_x86 *cpu, const struct cpu_insn *in);
 /* ModRM r/m operand of `size` bytes (register or memory). */
-uint64_t cpu_rm_read(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size);
-void cpu_rm_write(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size, uint64_t v);
 /* Read-modify-write of the r/m operand: new = fn(cpu, old, arg, size) is
  * stored unless fn sets *nowrite. Memory forms use a host atomic CAS loop
  * when the instruction has LOCK and the operand is in RAM. Returns old. */
@@ -355,10 +353,6 @@ typedef uint64_t (*cpu_rmw_fn)(struct cpu_x86 *cpu, uint64_t old, uint64_t arg,
 uint64_t cpu_rm_rmw(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size,
                     cpu_rmw_fn fn, uint64_t arg);
 /* ModRM reg operand. */
-static inline uint64_t cpu_greg(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size)
-{ return cpu_reg_read(cpu, in, in->reg, size); }
-static inline void cpu_sreg(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size, uint64_t v)
-{ cpu_reg_write(cpu, in, in->reg, size, v); }
 
 /* ---- memory (mem.c) ------------------------------------------------------ */
 
@@ -367,16 +361,10 @@ enum { ACC_R = 0, ACC_W = 1, ACC_X = 2 };
 #define ACC_SUPER 0x10u    /* implicit supervisor access (descriptor tables) */
 
 /* Segment-relative accesses (segment checks, paging, MMIO). */
-uint64_t cpu_read_mem(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size);
-void cpu_write_mem(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size, uint64_t v);
 /* Linear address of seg:off after limit checks for an access of `size`. */
-uint64_t cpu_lin(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size, int acc);
 /* Linear accesses. */
-uint64_t cpu_lin_read(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc);
-void cpu_lin_write(struct cpu_x86 *cpu, uint64_t lin, unsigned size, uint64_t v, unsigned acc);
 /* Host pointer for a writable RAM range (for locked RMW and REP fast
  * paths), or NULL (MMIO / crosses a page / code page). May raise #PF. */
-uint8_t *cpu_lin_host_rw(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc);
 /* Host pointer for reading RAM at lin (to the end of its page), or NULL. */
 uint8_t *cpu_lin_host_r(struct cpu_x86 *cpu, uint64_t lin, unsigned acc);
 /* Translate linear to physical for an access (may raise #PF). */
@@ -468,6 +456,7 @@ int cpu_block_cache_init(struct cpu_x86 *cpu);
 void cpu_block_cache_free(struct cpu_x86 *cpu);
 struct cpu_block *cpu_block_get(struct cpu_x86 *cpu, uint64_t lin);
 uint64_t cpu_shared_code_epoch(struct cpu_x86_shared *sh);
+_Atomic uint64_t *cpu_shared_code_epoch_ptr(struct cpu_x86_shared *sh);
 bool cpu_decode_ends_block(const struct cpu_insn *in);
 
 /* ---- instruction family handlers (one file each) ------------------------- */
@@ -513,5 +502,156 @@ H(op_sysenter); H(op_sysexit); H(op_invd); H(op_grp15); H(op_ud); H(op_lar);
 H(op_lsl); H(op_rdpmc); H(op_bound); H(op_arpl); H(op_rsm); H(op_fwait);
 H(op_grp9_sys); H(op_gp0);
 #undef H
+
+
+/* ---- hot paths, inline -------------------------------------------------- */
+
+/* Slow paths (mem.c). */
+uint64_t cpu_lin_slow(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size, int acc);
+uint64_t cpu_lin_read_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc);
+void cpu_lin_write_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, uint64_t v, unsigned acc);
+uint8_t *cpu_lin_host_rw_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc);
+
+static inline uint64_t cpu_ld(const uint8_t *p, unsigned size)
+{
+    switch (size) {
+    case 1: return *p;
+    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+    default: { uint64_t v; memcpy(&v, p, 8); return v; }
+    }
+}
+
+static inline void cpu_st(uint8_t *p, unsigned size, uint64_t v)
+{
+    switch (size) {
+    case 1: *p = (uint8_t)v; break;
+    case 2: { uint16_t t = (uint16_t)v; memcpy(p, &t, 2); break; }
+    case 4: { uint32_t t = (uint32_t)v; memcpy(p, &t, 4); break; }
+    default: memcpy(p, &v, 8); break;
+    }
+}
+
+/* Register by number; size 1 without REX maps 4-7 to AH..BH. */
+static inline uint64_t cpu_reg_read(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned r,
+                                    unsigned size)
+{
+    switch (size) {
+    case 1:
+        if (r >= 4 && r < 8 && !in->rex)
+            return (cpu->r[r - 4] >> 8) & 0xff;
+        return cpu->r[r] & 0xff;
+    case 2: return cpu->r[r] & 0xffff;
+    case 4: return cpu->r[r] & 0xffffffffu;
+    default: return cpu->r[r];
+    }
+}
+
+/* Write with x86 semantics: 32-bit writes zero-extend, 8/16 merge. */
+static inline void cpu_reg_write(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned r,
+                                 unsigned size, uint64_t v)
+{
+    if (size == 1 && r >= 4 && r < 8 && !in->rex) {
+        cpu->r[r - 4] = (cpu->r[r - 4] & ~0xff00ull) | ((v & 0xff) << 8);
+        return;
+    }
+    cpu_set_reg(cpu, r, size, v);
+}
+
+static inline uint64_t cpu_greg(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size)
+{ return cpu_reg_read(cpu, in, in->reg, size); }
+static inline void cpu_sreg(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size, uint64_t v)
+{ cpu_reg_write(cpu, in, in->reg, size, v); }
+
+/* Effective address (offset within in->seg), truncated to address size. */
+static inline uint64_t cpu_ea(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    uint64_t ea = (uint64_t)in->disp;
+    if (in->base < 16)
+        ea += cpu->r[in->base];
+    else if (in->base == 0xfe)
+        ea += cpu->insn_rip + in->len;
+    if (in->index != 0xff)
+        ea += cpu->r[in->index] << in->scale;
+    if (in->adsize == 4)
+        ea = (uint32_t)ea;
+    else if (in->adsize == 2)
+        ea = (uint16_t)ea;
+    return ea;
+}
+
+/* Linear address of seg:off after limit checks for an access of `size`. */
+static inline uint64_t cpu_lin(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size, int acc)
+{
+    if (cpu->code64 && seg != S_FS && seg != S_GS && (uint64_t)(((int64_t)off << 16) >> 16) == off)
+        return off;
+    if (!cpu->code64 && (cpu->seg_flat & (1u << seg)))
+        return (uint32_t)off;
+    return cpu_lin_slow(cpu, seg, off, size, acc);
+}
+
+static inline struct cpu_tlb_entry *cpu_tlb_slot(struct cpu_x86 *cpu, uint64_t lin, unsigned acc)
+{
+    bool user = cpu->cpl == 3 && !(acc & ACC_SUPER);
+    return &cpu->tlb[user][(lin >> 12) & (TLB_SIZE - 1)];
+}
+
+/* Linear accesses. */
+static inline uint64_t cpu_lin_read(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc)
+{
+    struct cpu_tlb_entry *e = cpu_tlb_slot(cpu, lin, acc);
+    uint64_t tag = (acc & 3) == ACC_X ? e->tag_x : e->tag_r;
+    if (__builtin_expect(tag == ((lin & ~0xfffull) | 1) && (lin & 0xfff) <= 4096 - size, 1))
+        return cpu_ld(e->host + (lin & 0xfff), size);
+    return cpu_lin_read_slow(cpu, lin, size, acc);
+}
+
+static inline void cpu_lin_write(struct cpu_x86 *cpu, uint64_t lin, unsigned size, uint64_t v,
+                                 unsigned acc)
+{
+    struct cpu_tlb_entry *e = cpu_tlb_slot(cpu, lin, acc);
+    if (__builtin_expect(e->tag_w == ((lin & ~0xfffull) | 1) && (lin & 0xfff) <= 4096 - size, 1)) {
+        cpu_st(e->host + (lin & 0xfff), size, v);
+        return;
+    }
+    cpu_lin_write_slow(cpu, lin, size, v, acc | ACC_W);
+}
+
+/* Host pointer for a writable RAM range (for locked RMW and REP fast
+ * paths), or NULL (MMIO / crosses a page / code page). May raise #PF. */
+static inline uint8_t *cpu_lin_host_rw(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc)
+{
+    struct cpu_tlb_entry *e = cpu_tlb_slot(cpu, lin, acc);
+    if (__builtin_expect(e->tag_w == ((lin & ~0xfffull) | 1) && (lin & 0xfff) <= 4096 - size, 1))
+        return e->host + (lin & 0xfff);
+    return cpu_lin_host_rw_slow(cpu, lin, size, acc);
+}
+
+/* Segment-relative accesses (segment checks, paging, MMIO). */
+static inline uint64_t cpu_read_mem(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size)
+{
+    return cpu_lin_read(cpu, cpu_lin(cpu, seg, off, size, ACC_R), size, ACC_R);
+}
+
+static inline void cpu_write_mem(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size, uint64_t v)
+{
+    cpu_lin_write(cpu, cpu_lin(cpu, seg, off, size, ACC_W), size, v, ACC_W);
+}
+
+/* ModRM r/m operand of `size` bytes (register or memory). */
+static inline uint64_t cpu_rm_read(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size)
+{
+    if (in->mod == 3)
+        return cpu_reg_read(cpu, in, in->rm, size);
+    return cpu_read_mem(cpu, in->seg, cpu_ea(cpu, in), size);
+}
+
+static inline void cpu_rm_write(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned size, uint64_t v)
+{
+    if (in->mod == 3)
+        cpu_reg_write(cpu, in, in->rm, size, v);
+    else
+        cpu_write_mem(cpu, in->seg, cpu_ea(cpu, in), size, v);
+}
 
 #endif

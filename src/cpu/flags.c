@@ -98,9 +98,15 @@ bool cpu_cond(struct cpu_x86 *cpu, unsigned cc)
         default: break;
         }
     }
-    if (cpu->cc_op == CC_LOGIC && (cc >> 1) == 2) {
-        r = (cpu->cc_res & size_mask(cpu->cc_size)) == 0;
-        goto out;
+    if (cpu->cc_op != CC_EFLAGS) {
+        if ((cc >> 1) == 2) {
+            r = (cpu->cc_res & size_mask(cpu->cc_size)) == 0;
+            goto out;
+        }
+        if ((cc >> 1) == 4) {
+            r = (cpu->cc_res & sign_bit(cpu->cc_size)) != 0;
+            goto out;
+        }
     }
     f = compute(cpu);
     switch (cc >> 1) {

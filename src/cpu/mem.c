@@ -82,6 +82,7 @@ static void code_write(struct cpu_x86 *cpu, uint64_t pa, unsigned size)
 
 void cpu_tlb_flush(struct cpu_x86 *cpu, bool include_global)
 {
+    cpu->tlb_gen++;
     for (unsigned c = 0; c < 2; c++)
         for (unsigned i = 0; i < TLB_SIZE; i++) {
             struct cpu_tlb_entry *e = &cpu->tlb[c][i];
@@ -95,6 +96,7 @@ void cpu_tlb_flush(struct cpu_x86 *cpu, bool include_global)
 
 void cpu_tlb_flush_page(struct cpu_x86 *cpu, uint64_t lin)
 {
+    cpu->tlb_gen++;
     uint64_t page = lin & ~0xfffull;
     /* Large pages cover many slots: flush any entry whose page matches,
      * plus entries made from large pages (conservatively: everything that
@@ -294,7 +296,7 @@ static struct cpu_tlb_entry *tlb_fill(struct cpu_x86 *cpu, uint64_t lin, unsigne
     return e;
 }
 
-static uint64_t lin_read_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc)
+uint64_t cpu_lin_read_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc)
 {
     uint64_t v = 0;
     struct cpu_tlb_entry *e;
@@ -318,22 +320,8 @@ static uint64_t lin_read_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, 
     return size_mask(size);
 }
 
-uint64_t cpu_lin_read(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc)
-{
-    bool user = cpu->cpl == 3 && !(acc & ACC_SUPER);
-    struct cpu_tlb_entry *e = &cpu->tlb[user][(lin >> 12) & (TLB_SIZE - 1)];
-    uint64_t tag = (acc & 3) == ACC_X ? e->tag_x : e->tag_r;
-
-    if (__builtin_expect(tag == ((lin & ~0xfffull) | 1) && (lin & 0xfff) <= 4096 - size, 1)) {
-        uint64_t v = 0;
-        memcpy(&v, e->host + (lin & 0xfff), size);
-        return v;
-    }
-    return lin_read_slow(cpu, lin, size, acc);
-}
-
-static void lin_write_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, uint64_t v,
-                           unsigned acc)
+void cpu_lin_write_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, uint64_t v,
+                        unsigned acc)
 {
     struct cpu_tlb_entry *e;
 
@@ -356,19 +344,7 @@ static void lin_write_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, uin
         cpu->env.mmio_write(cpu->env.opaque, e->phys | (lin & 0xfff), size, v & size_mask(size));
 }
 
-void cpu_lin_write(struct cpu_x86 *cpu, uint64_t lin, unsigned size, uint64_t v, unsigned acc)
-{
-    bool user = cpu->cpl == 3 && !(acc & ACC_SUPER);
-    struct cpu_tlb_entry *e = &cpu->tlb[user][(lin >> 12) & (TLB_SIZE - 1)];
-
-    if (__builtin_expect(e->tag_w == ((lin & ~0xfffull) | 1) && (lin & 0xfff) <= 4096 - size, 1)) {
-        memcpy(e->host + (lin & 0xfff), &v, size);
-        return;
-    }
-    lin_write_slow(cpu, lin, size, v, acc | ACC_W);
-}
-
-uint8_t *cpu_lin_host_rw(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc)
+uint8_t *cpu_lin_host_rw_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc)
 {
     struct cpu_tlb_entry *e;
 
@@ -387,7 +363,7 @@ _Noreturn static void seg_fault(struct cpu_x86 *cpu, unsigned seg)
     cpu_raise(cpu, seg == S_SS ? EXC_SS : EXC_GP, 0);
 }
 
-uint64_t cpu_lin(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size, int acc)
+uint64_t cpu_lin_slow(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size, int acc)
 {
     const struct cpu_seg *s = &cpu->seg[seg];
     uint64_t lin;
@@ -419,16 +395,6 @@ uint64_t cpu_lin(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size,
         seg_fault(cpu, seg);
     }
     return (uint32_t)(s->base + off);
-}
-
-uint64_t cpu_read_mem(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size)
-{
-    return cpu_lin_read(cpu, cpu_lin(cpu, seg, off, size, ACC_R), size, ACC_R);
-}
-
-void cpu_write_mem(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size, uint64_t v)
-{
-    cpu_lin_write(cpu, cpu_lin(cpu, seg, off, size, ACC_W), size, v, ACC_W);
 }
 
 /* ---- stack ----------------------------------------------------------------- */

@@ -68,12 +68,9 @@ static int nw_acquire(struct vkd *d, const struct vk_netif_request *req,
 
 static void nw_release(struct vkd *d, const char *type, const char *source, const char *ifname)
 {
-    struct net_link l;
-    /* Non-persistent TAPs vanish with the VM's fd; remove a leftover one
-     * (e.g. the VM is gone but something still holds it) explicitly. */
-    if (ifname && *ifname && net_link_get(ifname, &l, NULL) == 0 && !strcmp(l.kind, "tun"))
-        if (net_link_del(ifname, NULL) < 0)
-            vk_debug("removing %s failed", ifname);
+    /* Nothing to do: TAPs are created non-persistent, so the kernel removes
+     * one when the last fd (the VM's) closes. Deleting by name here could
+     * hit a newer domain's TAP that got the recycled vnetN name. */
 }
 
 static int nw_addresses(struct vkd *d, const char *type, const char *source,

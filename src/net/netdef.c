@@ -178,6 +178,19 @@ static void text(const xmlNode *n, char *buf, size_t len)
         xmlFree(v);
 }
 
+/* Names that end up in dnsmasq/nft configuration: a conservative set, so
+ * no quoting or separator of those languages can slip in. */
+static bool safe_token(const char *s, bool allow_dot)
+{
+    if (!*s)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || (allow_dot && *p == '.')))
+            return false;
+    return true;
+}
+
 static int parse_addr_attr(struct pctx *c, const xmlNode *n, const char *name,
                            struct net_addr *a, bool required)
 {
@@ -209,7 +222,7 @@ static int parse_forward(struct pctx *c, struct net_def *d, const xmlNode *n)
     d->forward = (enum net_forward)i;
     char dev[64];
     if (attr(n, "dev", dev, sizeof(dev))) {
-        if (!net_ifname_ok(dev))
+        if (!net_ifname_ok(dev) || !safe_token(dev, true))
             return perr(c, "<forward>: invalid dev '%s'", dev);
         snprintf(d->forward_dev, sizeof(d->forward_dev), "%s", dev);
     }
@@ -397,7 +410,7 @@ static int parse_dns(struct pctx *c, struct net_def *d, const xmlNode *n)
                 return unknown_child(c, h, hn);
             char name[128];
             text(hn, name, sizeof(name));
-            if (!*name || strlen(name) >= 64 || strpbrk(name, " \t\n,/#"))
+            if (strlen(name) >= 64 || !safe_token(name, true))
                 return perr(c, "<hostname>: invalid host name '%s'", name);
             void *nv = realloc(dh->names, (dh->nnames + 1) * sizeof(*dh->names));
             if (!nv)
@@ -449,7 +462,7 @@ static int parse_root(struct pctx *c, struct net_def *d, const xmlNode *root)
             if ((r = check_attrs(c, n, ba)) < 0)
                 return r;
             if (attr(n, "name", buf, sizeof(buf))) {
-                if (!net_ifname_ok(buf))
+                if (!net_ifname_ok(buf) || !safe_token(buf, true))
                     return perr(c, "<bridge>: invalid bridge name '%s'", buf);
                 snprintf(d->bridge, sizeof(d->bridge), "%s", buf);
             }
@@ -471,8 +484,7 @@ static int parse_root(struct pctx *c, struct net_def *d, const xmlNode *root)
             static const char *const da[] = { "name", "localOnly", NULL };
             if ((r = check_attrs(c, n, da)) < 0)
                 return r;
-            if (!attr(n, "name", d->domain, sizeof(d->domain)) || !*d->domain ||
-                strpbrk(d->domain, " \t\n,/#'\""))
+            if (!attr(n, "name", d->domain, sizeof(d->domain)) || !safe_token(d->domain, true))
                 return perr(c, "<domain>: missing or invalid name");
         } else if (is(n, "dns")) {
             if ((r = parse_dns(c, d, n)) < 0)

@@ -1,6 +1,7 @@
 /* Network XML: parse, validate (errors name the element), format round trip,
  * DHCP host edits. */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <stdlib.h>
 
@@ -58,8 +59,11 @@ static void bad(const char *from, const char *to, const char *want_in_msg)
     struct net_def *d = NULL;
     struct vk_err e;
     int r = x ? parse(x, &d, &e) : 0;
-    tap_ok(r == -EINVAL && strstr(e.msg, want_in_msg) != NULL,
-           "rejects %s -> %s: '%s'", from, to, e.msg);
+    bool hit = r == -EINVAL && strstr(e.msg, want_in_msg) != NULL;
+    for (char *p = e.msg; *p; p++)      /* keep the TAP line one line */
+        if (*p == '\n')
+            *p = ' ';
+    tap_ok(hit, "rejects %s -> %s: '%s'", from, to, e.msg);
     net_def_free(d);
     free(x);
 }
@@ -142,6 +146,9 @@ int main(void)
     bad("<domain name='example'/>", "<frobnicate/>", "<network>: unsupported element <frobnicate>");
     bad("stp='on'", "stp='maybe'", "<bridge>: stp must be on or off");
     bad("name='virbr0'", "name='this-name-is-too-long'", "<bridge>: invalid bridge name");
+    bad("name='virbr0'", "name='br\"x'", "<bridge>: invalid bridge name");
+    bad("<hostname>files</hostname>", "<hostname>a&#10;server=1.1.1.1</hostname>", "<hostname>: invalid");
+    bad("<domain name='example'/>", "<domain name='ex&#10;server=1.2.3.4'/>", "<domain>: missing or invalid");
     bad("<uuid>3e3fce45-4f53-4fa7-bb32-11f34168b82b</uuid>", "<uuid>nope</uuid>", "<uuid>");
     bad("mac='52:54:00:11:22:33'", "mac='52:54:00:11:22'", "<host>: invalid MAC");
     bad("ip='192.168.120.10'", "ip='192.168.120.1'", "<host>: ip 192.168.120.1 is not a usable");

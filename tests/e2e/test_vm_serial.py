@@ -121,3 +121,19 @@ def test_pty_backend(guests):
         if p.poll() is None:
             p.kill()
         p.wait()
+
+
+def test_sigterm_ends_vm_cleanly(guests):
+    """SIGTERM while the guest waits for input: exit 0, as QEMU."""
+    import signal
+    p = subprocess.Popen(vm_cmd(guests["echo"], "stdio"), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert read_until(p.stdout.fileno(), b"READY\n") == b"READY\n"
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0
+        assert b"terminating on signal 15" in p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()

@@ -439,9 +439,12 @@ def test_definitions_and_updates(env):
     assert env.vk("net-destroy", "tmp").returncode == 0
     assert "tmp" not in env.vk("net-list", "--all", "--name").stdout
 
-    assert env.vk("net-destroy", "default").returncode == 0
+    # undefining an active network leaves it running, now transient
     r = env.vk("net-undefine", "default")
     assert r.returncode == 0 and "has been undefined" in r.stdout
+    assert re.search(r"^ default\s+active\s+no\s+no", env.vk("net-list").stdout, re.M)
+    assert env.vk("net-destroy", "default").returncode == 0
+    assert "default" not in env.vk("net-list", "--all", "--name").stdout
     r = env.vk("net-info", "default")
     assert r.returncode == 1 and "Network not found" in r.stderr
 
@@ -496,6 +499,23 @@ def test_domain_interfaces_get_taps_and_leases(env, tmp_path):
     r = env.vk("domifaddr", "vm1")
     assert r.returncode == 0, r.stderr
     assert f"{ip}/24" in r.stdout and mac1 in r.stdout, r.stdout
+
+    # autostart: after a daemon restart with both stopped, the network comes
+    # up before the domain that needs it
+    assert env.vk("autostart", "vm1").returncode == 0
+    assert env.vk("net-autostart", "default").returncode == 0
+    assert env.vk("destroy", "vm1").returncode == 0
+    assert env.vk("net-destroy", "default").returncode == 0
+    env.stop_daemon()
+    env.start_daemon(VIRTKIT_VM=str(fake))
+    for _ in range(100):
+        if "running" in env.vk("domstate", "vm1").stdout:
+            break
+        time.sleep(0.05)
+    assert "running" in env.vk("domstate", "vm1").stdout, (env.root / "virtkitd.log").read_text()
+    assert re.search(r"^ default\s+active\s+yes", env.vk("net-list").stdout, re.M)
+    links = json.loads(ns_exec(env.ns, "ip", "-j", "link", "show").stdout)
+    assert sum(1 for l in links if l.get("master") == "virbr0" and l["ifname"].startswith("vnet")) == 1
 
     assert env.vk("destroy", "vm1").returncode == 0
     for _ in range(100):

@@ -13,17 +13,12 @@
 
 volatile int machine_signal_received;
 
-/* ACPI tables for direct boot (acpi/acpi_install.c, another engineer's
- * file): weak so the machine builds without it. */
-int acpi_build_install(struct machine *m, struct vk_err *err) __attribute__((weak));
-
-/* Put the guest image and the firmware tables in RAM (creation, reboot). */
+/* Put the guest image in RAM and set up the boot vCPU (creation, reboot).
+ * Firmware tables (ACPI, MP table) are board devices at the late level:
+ * their init and reset ops install them. */
 static int load_guest(struct machine *m, struct vk_err *err)
 {
-    int rc = boot_load(m, err);
-    if (rc == 0 && acpi_build_install)
-        rc = acpi_build_install(m, err);
-    return rc;
+    return boot_load(m, err);
 }
 
 void *machine_gpa_to_hva(struct machine *m, uint64_t gpa, uint64_t len)

@@ -237,7 +237,7 @@ static int check_table(struct qcow2_state *s, uint64_t off, uint64_t len, uint64
     if (off & (s->cluster_size - 1))
         return hdr_err(s, err, -EINVAL, "%s 0x%llx (at header offset %d) is not "
                        "cluster-aligned", name, (unsigned long long)off, hoff);
-    if (off && off < s->cluster_size)
+    if (off < s->cluster_size)
         return hdr_err(s, err, -EINVAL, "%s 0x%llx (at header offset %d) overlaps the header",
                        name, (unsigned long long)off, hoff);
     if (!vk_range_ok(off, len, file_size))

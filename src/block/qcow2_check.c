@@ -16,6 +16,7 @@ struct chk {
     struct blk_check_result *res;
     unsigned msgs;
     uint64_t last_data;   /* for fragmentation stats */
+    uint64_t max_cluster; /* references past this are errors, not table growth */
 };
 
 #define MSG(c, ...) do { if ((c)->msgs++ < 1000) vk_warn(__VA_ARGS__); } while (0)
@@ -26,9 +27,10 @@ static int ref_add(struct chk *c, uint64_t off, uint64_t len)
     if (!len)
         return 0;
     uint64_t c0 = off >> s->cluster_bits, c1 = (off + len - 1) >> s->cluster_bits;
-    if (c1 >= (UINT64_C(1) << (56 - s->cluster_bits))) {
+    if (c1 >= c->max_cluster) {
         c->res->corruptions++;
-        MSG(c, "ERROR: cluster offset 0x%llx is out of range", (unsigned long long)off);
+        MSG(c, "ERROR: offset 0x%llx is far beyond the end of the image file",
+            (unsigned long long)off);
         return 0;
     }
     if (c1 >= c->n) {
@@ -175,58 +177,73 @@ static int repair_set(struct chk *c, uint64_t cl, uint64_t v, struct vk_err *err
     return qcow2_set_refcount(s, cl, v, err);
 }
 
-static int compare_refcounts(struct chk *c, unsigned fix, struct vk_err *err)
+static void compare_one(struct chk *c, uint64_t i, uint64_t want, uint64_t have, unsigned fix,
+                        struct vk_err *err)
 {
     struct qcow2_state *s = c->s;
-    uint64_t stored_end = s->reftable_size * s->rb_entries;
-    uint64_t end = VK_MAX(c->n, (uint64_t)0);
-    /* Also scan clusters that only the refcount blocks mention. */
-    for (uint64_t bi = 0; bi < s->reftable_size; bi++)
-        if (s->reftable[bi] & REFT_OFFSET_MASK)
-            end = VK_MAX(end, VK_MIN((bi + 1) * s->rb_entries, stored_end));
-    for (uint64_t i = 0; i < end; i++) {
-        uint64_t want = i < c->n ? c->ref[i] : 0, have = 0;
-        uint64_t bi = i / s->rb_entries;
-        if (bi < s->reftable_size) {
-            uint64_t off = s->reftable[bi] & REFT_OFFSET_MASK;
-            if (off && !(off & (s->cluster_size - 1))) {
-                int r = qcow2_get_refcount(s, i, &have, err);
-                if (r < 0) {
-                    c->res->check_errors++;
-                    continue;
-                }
+    if (want > s->refcount_max) {
+        c->res->corruptions++;
+        MSG(c, "ERROR: cluster %llu has %llu references, more than refcount_bits=%u can hold",
+            (unsigned long long)i, (unsigned long long)want, s->refcount_bits);
+        return;
+    }
+    bool leak = have > want;
+    bool do_fix = leak ? (fix & BLK_CHECK_FIX_LEAKS) : (fix & BLK_CHECK_FIX_ERRORS);
+    MSG(c, "%s cluster %llu refcount=%llu reference=%llu",
+        do_fix ? "Repairing" : leak ? "Leaked" : "ERROR", (unsigned long long)i,
+        (unsigned long long)have, (unsigned long long)want);
+    if (do_fix && repair_set(c, i, want, err) == 0) {
+        if (leak)
+            c->res->leaks_fixed++;
+        else
+            c->res->corruptions_fixed++;
+    } else if (leak) {
+        c->res->leaks++;
+    } else {
+        c->res->corruptions++;
+    }
+}
+
+static int compare_refcounts(struct chk *c, unsigned fix, uint64_t fsize, struct vk_err *err)
+{
+    struct qcow2_state *s = c->s;
+    uint64_t nblocks = VK_MAX(s->reftable_size, (c->n + s->rb_entries - 1) / s->rb_entries);
+    uint64_t *have = malloc(s->rb_entries * sizeof(*have));
+    if (!have)
+        return -ENOMEM;
+    for (uint64_t bi = 0; bi < nblocks; bi++) {
+        uint64_t base = bi * s->rb_entries;
+        uint64_t off = bi < s->reftable_size ? s->reftable[bi] & REFT_OFFSET_MASK : 0;
+        if (off && (off & (s->cluster_size - 1)))
+            off = 0;   /* reported while counting */
+        if (off && off >= fsize) {
+            c->res->corruptions++;
+            MSG(c, "ERROR refcount block %llu at 0x%llx is past the end of the file",
+                (unsigned long long)bi, (unsigned long long)off);
+            off = 0;
+        }
+        if (!off && base >= c->n)
+            continue;
+        if (off) {
+            void *blk;
+            if (qcache_get(s, &s->rb_cache, off, false, &blk, err) < 0) {
+                c->res->check_errors++;
+                continue;
             }
+            for (uint64_t k = 0; k < s->rb_entries; k++)
+                have[k] = rb_get(s, blk, k);
+            qcache_put(&s->rb_cache, off);
         }
-        if (want == have)
-            continue;
-        if (want > s->refcount_max) {
-            c->res->corruptions++;
-            MSG(c, "ERROR: cluster %llu has %llu references, more than refcount_bits=%u can "
-                "hold", (unsigned long long)i, (unsigned long long)want, s->refcount_bits);
-            continue;
-        }
-        bool leak = have > want;
-        if (leak) {
-            MSG(c, "%s cluster %llu refcount=%llu reference=%llu",
-                (fix & BLK_CHECK_FIX_LEAKS) ? "Repairing" : "Leaked", (unsigned long long)i,
-                (unsigned long long)have, (unsigned long long)want);
-        } else {
-            MSG(c, "%s cluster %llu refcount=%llu reference=%llu",
-                (fix & BLK_CHECK_FIX_ERRORS) ? "Repairing" : "ERROR", (unsigned long long)i,
-                (unsigned long long)have, (unsigned long long)want);
-        }
-        bool do_fix = leak ? (fix & BLK_CHECK_FIX_LEAKS) : (fix & BLK_CHECK_FIX_ERRORS);
-        if (do_fix && repair_set(c, i, want, err) == 0) {
-            if (leak)
-                c->res->leaks_fixed++;
-            else
-                c->res->corruptions_fixed++;
-        } else if (leak) {
-            c->res->leaks++;
-        } else {
-            c->res->corruptions++;
+        for (uint64_t k = 0; k < s->rb_entries; k++) {
+            uint64_t i = base + k;
+            uint64_t want = i < c->n ? c->ref[i] : 0, h = off ? have[k] : 0;
+            if (!off && i >= c->n)
+                break;
+            if (want != h)
+                compare_one(c, i, want, h, fix, err);
         }
     }
+    free(have);
     return 0;
 }
 
@@ -299,6 +316,9 @@ int qcow2_check(struct blk *b, unsigned fix, struct blk_check_result *res, struc
     memset(res, 0, sizeof(*res));
     res->has_cluster_stats = true;
     res->total_clusters = qcow2_size_to_clusters(s, s->size);
+    struct stat st;
+    uint64_t fsize = fstat(b->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    c.max_cluster = qcow2_size_to_clusters(s, fsize) + 65536;
     pthread_mutex_lock(&s->lock);
     bool was_corrupt = s->corrupt;
     if (fix)
@@ -355,7 +375,7 @@ int qcow2_check(struct blk *b, unsigned fix, struct blk_check_result *res, struc
         if (s->unknown[i].type == QCOW2_EXT_BITMAPS && (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
             r = walk_bitmaps(&c, s->unknown[i].data, s->unknown[i].len);
     if (r == 0)
-        r = compare_refcounts(&c, fix, err);
+        r = compare_refcounts(&c, fix, fsize, err);
     if (r == 0)
         r = check_copied(&c, fix, err);
     if (r < 0) {

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define SN_FIXED 40
@@ -72,6 +73,14 @@ int qcow2_read_snapshots(struct qcow2_state *s, struct vk_err *err)
             (sn->l1_offset & (s->cluster_size - 1)) || (sn->l1_size && !sn->l1_offset)) {
             r = vk_err_set(err, -EINVAL, "qcow2: snapshot %u at 0x%llx: invalid L1 table "
                            "(offset 0x%llx, %u entries)", i, (unsigned long long)off,
+                           (unsigned long long)sn->l1_offset, sn->l1_size);
+            goto fail;
+        }
+        struct stat fst;
+        if (sn->l1_size && fstat(s->b->fd, &fst) == 0 &&
+            !vk_range_ok(sn->l1_offset, (uint64_t)sn->l1_size * 8, (uint64_t)fst.st_size)) {
+            r = vk_err_set(err, -EINVAL, "qcow2: snapshot %u at 0x%llx: L1 table 0x%llx + %u "
+                           "entries is past the end of the file", i, (unsigned long long)off,
                            (unsigned long long)sn->l1_offset, sn->l1_size);
             goto fail;
         }

@@ -19,6 +19,7 @@ struct cpu_x86 *cpu_x86_create(const struct cpu_x86_env *env, unsigned index)
     if (!cpu->env.tsc_hz)
         cpu->env.tsc_hz = 1000000000ull;
     cpu->index = index;
+    cpu->trace = getenv("VIRTKIT_CPU_TRACE") != NULL;
     cpu->shared = env->shared;
     if (!cpu->shared) {
         cpu->shared = cpu_x86_shared_create();
@@ -259,6 +260,9 @@ static void take_exception(struct cpu_x86 *cpu)
             err = 0;
         }
     }
+    if (cpu->trace)
+        fprintf(stderr, "cpu%u: exception %d err %#x at %04x:%llx\n", cpu->index, v, err,
+                cpu->seg[S_CS].sel, (unsigned long long)cpu->rip);
     cpu->in_delivery = 1;
     cpu->exc_first = v;
     if (!cpu_pe(cpu))
@@ -314,7 +318,9 @@ static bool check_events(struct cpu_x86 *cpu)
     if (cpu->halted == 2)
         return false;
     if (cpu->inhibit_irq) {
+        /* STI / MOV SS shadow: one instruction, then look again */
         cpu->inhibit_irq = 0;
+        cpu->step_one = true;
     } else if ((cpu->eflags & F_IF) && cpu->env.irq_pending) {
         int vec = cpu->env.irq_pending(cpu->env.opaque);
         if (vec >= 0) {
@@ -350,7 +356,34 @@ static void exec_block(struct cpu_x86 *cpu)
             cpu->jc[h].gen = cpu->tlb_gen;
         }
     }
+    if (__builtin_expect(cpu->trace, 0))
+        fprintf(stderr, "cpu%u: block %04x:%llx lin %llx phys %llx mode %u cpl %u n %u fl %llx\n",
+                cpu->index, cpu->seg[S_CS].sel, (unsigned long long)cpu->rip,
+                (unsigned long long)lin, (unsigned long long)b->phys, b->mode, cpu->cpl,
+                b->ninsns, (unsigned long long)cpu_flags(cpu));
     const struct cpu_insn *in = b->insns, *end = b->insns + b->ninsns;
+    if (__builtin_expect(cpu->step_one, 0)) {
+        cpu->step_one = false;
+        end = in + 1;
+    } else if (__builtin_expect(cpu->eflags & F_TF, 0)) {
+        /* single-step: one instruction, then a #DB trap. SYSCALL/SYSRET
+         * look at TF as it is after them, everything else before. */
+        bool before = true;
+        cpu->insn_rip = cpu->rip;
+        cpu->rip += in->len;
+        in->fn(cpu, in);
+        cpu->retired++;
+        if (in->fn == op_syscall || in->fn == op_sysret)
+            before = false;   /* they trap themselves on their final TF */
+        if (!cpu->code64)
+            cpu->rip &= cpu->code32 ? 0xffffffffu : 0xffffu;
+        if (before && cpu->stop < 0 && !cpu->halted) {
+            cpu->dr[6] |= 0x4000;   /* BS */
+            cpu->insn_rip = cpu->rip;
+            cpu_raise_noerr(cpu, EXC_DB);
+        }
+        return;
+    }
     for (; in < end; in++) {
         cpu->insn_rip = cpu->rip;
         cpu->rip += in->len;

@@ -219,6 +219,7 @@ struct cpu_x86 {
     uint8_t stack32;         /* SS.B (32-bit stack pointer) */
     uint8_t seg_flat;        /* bit n: seg n has base 0 / no limit check */
     uint8_t inhibit_irq;     /* STI / MOV SS shadow */
+    bool step_one;           /* run a single instruction (end of a shadow) */
     uint8_t halted;          /* 1: HLT, 2: wait for SIPI */
     uint8_t in_delivery;     /* nested exception tracking */
 
@@ -249,6 +250,7 @@ struct cpu_x86 {
      * trapped_vector and RIP points at the faulting instruction. */
     bool trap_exceptions;
     int trapped_vector;
+    bool trace;              /* VIRTKIT_CPU_TRACE: log blocks and exceptions */
 
     /* events */
     _Atomic unsigned events;

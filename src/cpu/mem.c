@@ -342,6 +342,10 @@ void cpu_lin_write_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, uint64
     }
     if (cpu->env.mmio_write)
         cpu->env.mmio_write(cpu->env.opaque, e->phys | (lin & 0xfff), size, v & size_mask(size));
+    /* a device write may raise an interrupt (self-IPI, ...): end the block
+     * so it is seen before the next instruction boundary check */
+    if (cpu->stop == -1)
+        cpu->stop = -2;
 }
 
 uint8_t *cpu_lin_host_rw_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc)

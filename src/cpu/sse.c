@@ -351,3 +351,8 @@ void cpu_op_sse(struct cpu_x86 *cpu, const struct cpu_insn *in)
     if (!done)
         cpu_ud(cpu);
 }
+
+/* For CPUID (cpuid.c): MMX, SSE, SSE2 and SSE3 (sse_fp.c), FXSR. SSSE3 is
+ * implemented (sse4.c) but not advertised until the differential tests
+ * cover it; SSE4.x is not implemented. */
+const int cpu_sse_level = 3;

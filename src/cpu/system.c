@@ -470,6 +470,16 @@ void op_grp15(struct cpu_x86 *cpu, const struct cpu_insn *in)
 
 /* ---- fast system calls ---------------------------------------------------- */
 
+/* SYSCALL/SYSRET single-step on the TF they end with (a #DB trap). */
+static void tf_trap(struct cpu_x86 *cpu)
+{
+    if (cpu->eflags & F_TF) {
+        cpu->dr[6] |= 0x4000;
+        cpu->insn_rip = cpu->rip;
+        cpu_raise_noerr(cpu, EXC_DB);
+    }
+}
+
 static void flat_seg(struct cpu_seg *s, uint16_t sel, bool code, unsigned dpl, bool l)
 {
     s->sel = sel;
@@ -499,6 +509,7 @@ void op_syscall(struct cpu_x86 *cpu, const struct cpu_insn *in)
     }
     flat_seg(&cpu->seg[S_SS], (uint16_t)(sel + 8), false, 0, false);
     cpu_update_mode(cpu);
+    tf_trap(cpu);
 }
 
 void op_sysret(struct cpu_x86 *cpu, const struct cpu_insn *in)
@@ -529,6 +540,7 @@ void op_sysret(struct cpu_x86 *cpu, const struct cpu_insn *in)
     cpu->seg[S_SS].sel = (uint16_t)((sel + 8) | 3);
     cpu->seg[S_SS].flags = (uint16_t)((cpu->seg[S_SS].flags & ~(3u << 5)) | (3u << 5) | SEGF_P);
     cpu_update_mode(cpu);
+    tf_trap(cpu);
 }
 
 void op_sysenter(struct cpu_x86 *cpu, const struct cpu_insn *in)

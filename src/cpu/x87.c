@@ -715,3 +715,6 @@ void cpu_op_x87(struct cpu_x86 *cpu, const struct cpu_insn *in)
         cpu_ud(cpu);
     }
 }
+
+/* For CPUID (cpuid.c): the x87 FPU is implemented. */
+const bool cpu_x87_present = true;

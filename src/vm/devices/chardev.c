@@ -105,6 +105,20 @@ int chardev_open(const char *spec, const char *label, struct chardev **out,
     snprintf(c->label, sizeof(c->label), "%s", label);
     pthread_mutex_init(&c->lock, NULL);
     int rc;
+    /* QEMU spellings: "mon:stdio" (no monitor here: plain stdio) and
+     * "unix:PATH,server,nowait" / ",server=on,wait=off" (we are always a
+     * non-waiting server). */
+    char *copy = NULL;
+    if (!strcmp(spec, "mon:stdio"))
+        spec = "stdio";
+    if (!strncmp(spec, "unix:", 5) && strchr(spec, ',')) {
+        copy = strndup(spec, strcspn(spec, ","));
+        if (!copy) {
+            chardev_close(c);
+            return vk_err_set(err, -ENOMEM, "out of memory");
+        }
+        spec = copy;
+    }
     if (!strcmp(spec, "stdio"))
         rc = open_stdio(c, err);
     else if (!strcmp(spec, "pty"))
@@ -122,6 +136,7 @@ int chardev_open(const char *spec, const char *label, struct chardev **out,
                         spec);
     if (rc == 0 && pipe2(c->wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         rc = vk_err_errno(err, -errno, "pipe");
+    free(copy);
     if (rc < 0) {
         chardev_close(c);
         return rc;

@@ -8,6 +8,7 @@
  *   zero=SECT     write-zeroes 8 KiB at SECT and read zeroes back
  *   serial=ID     expected GET_ID
  *   ro=1          the disk is read-only: writes must fail (IOERR)
+ *   bench=N       only do N 4 KiB reads (bench/virtio.py), then exit
  */
 #include "guest_io.h"
 
@@ -18,9 +19,12 @@ static struct vdrv d;
 
 static int req(uint32_t type, uint64_t sector, uint64_t data_gpa, uint32_t len, bool data_in)
 {
-    uint64_t hg, sg;
-    uint8_t *hdr = g_alloc(0, 16, &hg);
-    uint8_t *status = g_alloc(0, 1, &sg);
+    static uint64_t hg, sg;
+    static uint8_t *hdr, *status;
+    if (!hdr) {   /* one header and status byte, reused: requests are sequential */
+        hdr = g_alloc(0, 16, &hg);
+        status = g_alloc(0, 1, &sg);
+    }
     memcpy(hdr, &type, 4);
     memcpy(hdr + 8, &sector, 8);
     *status = 0xff;
@@ -61,6 +65,14 @@ int guest_main(const char *cmdline)
 
     uint64_t bg;
     uint8_t *buf = g_alloc(0, CHUNK, &bg);
+    if (cmdline_get(cmdline, "bench", arg, sizeof(arg))) {
+        unsigned long n = parse_ulong(arg);
+        for (unsigned long i = 0; i < n; i++)
+            if (req(0, (i * 8) % 8192, bg, 4096, true) != 0)
+                guest_fail("bench read %lu failed", i);
+        gprintf("vblk: bench %lu reads done\n", n);
+        return 0;
+    }
     if (cmdline_get(cmdline, "p0", arg, sizeof(arg))) {
         if (req(0, 0, bg, 4096, true) != 0)
             guest_fail("read sector 0 failed");

@@ -169,7 +169,9 @@ static int process_chunk(struct worker *w, uint64_t g, uint64_t len)
         if (!n)
             n = len - p;
         bool zero = (st.flags & (BLK_ST_ZERO | BLK_ST_EOF)) && !(st.flags & BLK_ST_DATA);
-        if (zero && c->sparse && !c->has_backing) {
+        /* compression works on whole clusters: gather the chunk first */
+        bool whole = c->compress || c->has_backing;
+        if (zero && c->sparse && !whole) {
             if (!c->target_zero && add_op(w, g + p, n, OP_ZERO, NULL) < 0)
                 return -ENOMEM;
         } else {
@@ -179,14 +181,20 @@ static int process_chunk(struct worker *w, uint64_t g, uint64_t len)
                 conv_fail(c, "error while %s at byte %llu: %s", "reading", g + p, img_errstr(&e, r));
                 return r;
             }
-            if (!c->has_backing && (r = plan_data(w, g + p, w->buf + p, n)) < 0) {
+            if (!whole && (r = plan_data(w, g + p, w->buf + p, n)) < 0) {
                 conv_fail(c, "error while %s at byte %llu: %s", "compressing", g + p, strerror(-r));
                 return r;
             }
         }
         p += n;
     }
-    if (c->has_backing) {
+    if (c->compress && !c->has_backing) {
+        int r = plan_data(w, g, w->buf, len);
+        if (r < 0) {
+            conv_fail(c, "error while %s at byte %llu: %s", "compressing", g, strerror(-r));
+            return r;
+        }
+    } else if (c->has_backing) {
         /* Target reads its new backing file where it has no data: write only
          * the clusters whose content differs from what the target shows. */
         int r = blk_pread(c->dst, g, w->cmpbuf, len, &e);

@@ -86,7 +86,7 @@ int img_info(int argc, char **argv)
     char *path = strdup(argv[optind]);
     char *fmt_cur = fmt ? strdup(fmt) : NULL;
     char *seen[BLK_MAX_CHAIN + 1];
-    size_t nseen = 0;
+    size_t nseen = 0, nprinted = 0;
     json_object *arr = chain && json ? json_object_new_array() : NULL;
     int ret = CLI_OK;
     while (path) {
@@ -124,7 +124,7 @@ int img_info(int argc, char **argv)
             img_json_print(stdout, o);
             json_object_put(o);
         } else {
-            if (nseen > 1)
+            if (nprinted++)
                 printf("\n");
             print_human(&in);
         }

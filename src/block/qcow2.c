@@ -68,7 +68,8 @@ static size_t put_ext(uint8_t *p, size_t pos, size_t cap, uint32_t type, const v
     }
     st32(p + pos, type);
     st32(p + pos + 4, len);
-    memcpy(p + pos + 8, data, len);
+    if (len)
+        memcpy(p + pos + 8, data, len);
     memset(p + pos + 8 + len, 0, need - 8 - len);
     return pos + need;
 }

@@ -1,6 +1,7 @@
 /* RPC area "node": handshake, host facts, event subscription. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
@@ -96,12 +97,27 @@ static int node_info(struct rpc_call *call, struct json_object *params,
     json_object_object_add(r, "model", json_object_new_string(u.machine));
     json_object_object_add(r, "cpus", json_object_new_int((int)cpus));
     json_object_object_add(r, "mhz", json_object_new_int64(mhz));
-    json_object_object_add(r, "nodes", json_object_new_int(1));
+    /* as libvirt: memory and cell count from the NUMA nodes when sysfs has them */
+    uint64_t node_kib = 0;
+    int nodes = 0;
+    for (int n = 0; n < 1024; n++) {
+        char path[96], *data = NULL;
+        size_t len;
+        snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/meminfo", n);
+        if (vk_read_file(path, &data, &len, NULL) < 0)
+            break;
+        char *m = strstr(data, "MemTotal:");
+        if (m)
+            node_kib += strtoull(m + 9, NULL, 10);
+        nodes++;
+        free(data);
+    }
+    json_object_object_add(r, "nodes", json_object_new_int(nodes ? nodes : 1));
     json_object_object_add(r, "sockets", json_object_new_int(sockets));
     json_object_object_add(r, "cores", json_object_new_int(cores));
     json_object_object_add(r, "threads", json_object_new_int(threads));
-    json_object_object_add(r, "memory_kib",
-        json_object_new_int64((int64_t)((uint64_t)si.totalram * si.mem_unit / 1024)));
+    json_object_object_add(r, "memory_kib", json_object_new_int64(
+        (int64_t)(node_kib ? node_kib : (uint64_t)si.totalram * si.mem_unit / 1024)));
     *result = r;
     return 0;
 }

@@ -90,6 +90,50 @@ def domain_xml(name, disk=None, uuid=None, extra_devices="", kernel="/bin/true",
             f"<devices>{d}<serial type='pty'/><console type='pty'/>{extra_devices}</devices></domain>")
 
 
+def read_until(proc, marker, timeout=20):
+    """Read a Popen's stdout until `marker` (bytes) shows up; returns all read."""
+    import select
+    buf = b""
+    deadline = time.time() + timeout
+    fd = proc.stdout.fileno()
+    while marker not in buf and time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
+def console_session(d, dom, *extra):
+    """A `virtkit console` client, returned once the daemon attached it."""
+    p = subprocess.Popen([binary("virtkit"), "-c", "virtkit:///system", "console", dom, *extra],
+                         env=d.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.seen = read_until(p, b"Escape character is ^]")
+    assert b"Connected to domain" in p.seen, p.seen
+    return p
+
+
+def console_send(p, data, expect, timeout=20):
+    p.stdin.write(data)
+    p.stdin.flush()
+    got = read_until(p, expect, timeout)
+    p.seen += got
+    return got
+
+
+def console_close(p):
+    try:
+        p.stdin.write(b"\x1d")          # ^] detaches
+        p.stdin.flush()
+    except BrokenPipeError:
+        pass
+    p.communicate(timeout=10)
+    return p.returncode
+
+
 class Daemon:
     """A virtkitd rooted in a private temporary directory."""
 
@@ -328,46 +372,25 @@ def test_start_failure_is_reported_and_leaves_nothing(daemon):
 def test_console_relay(daemon):
     daemon.define(domain_xml("con"))
     daemon.ok("start", "con")
-    p = subprocess.Popen([binary("virtkit"), "-c", "virtkit:///system", "console", "con"],
-                         env=daemon.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+    p = console_session(daemon, "con")
+    second = first = None
     try:
-        time.sleep(0.5)
+        assert b"Escape character is ^] (Ctrl + ])" in p.seen
         # a second console is refused while the first is attached
         r = daemon.virtkit("console", "con", input="")
         assert r.returncode == 1 and "Active console session exists" in r.stderr
-        p.stdin.write(b"ping\n")
-        p.stdin.flush()
-        time.sleep(0.5)
-        p.stdin.write(b"\x1d")          # ^] detaches
-        p.stdin.flush()
-        out, err = p.communicate(timeout=10)
+        assert b"echo:ping" in console_send(p, b"ping\n", b"echo:ping")
+        assert console_close(p) == 0
+        # --force takes over from another client
+        first = console_session(daemon, "con")
+        second = console_session(daemon, "con", "--force")
+        assert first.wait(timeout=10) == 0  # the first client was disconnected
+        assert b"echo:hi" in console_send(second, b"hi\n", b"echo:hi")
+        assert console_close(second) == 0
     finally:
-        if p.poll() is None:
-            p.kill()
-    assert b"Connected to domain 'con'" in out
-    assert b"Escape character is ^]" in out
-    assert b"echo:ping" in out
-    # --force takes over from another client
-    first = subprocess.Popen([binary("virtkit"), "-c", "virtkit:///system", "console", "con"],
-                             env=daemon.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    second = None
-    try:
-        time.sleep(0.5)
-        second = subprocess.Popen([binary("virtkit"), "-c", "virtkit:///system", "console", "con",
-                                   "--force"], env=daemon.env, stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE)
-        out, _ = first.communicate(timeout=10)      # the first client is disconnected
-        assert first.returncode == 0
-        second.stdin.write(b"hi\n")
-        second.stdin.flush()
-        time.sleep(0.5)
-        out, _ = second.communicate(b"\x1d", timeout=10)
-        assert second.returncode == 0 and b"echo:hi" in out
-    finally:
-        for p in (first, second):
-            if p and p.poll() is None:
-                p.kill()
+        for x in (p, first, second):
+            if x and x.poll() is None:
+                x.kill()
 
 
 def test_daemon_restart_adopts_running_vms(daemon):

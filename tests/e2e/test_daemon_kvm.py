@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import binary, needs_kvm, needs_tool, run
-from test_daemon import Daemon
+from test_daemon import Daemon, console_close, console_send, console_session
 
 IDLE_GUEST = r"""
 # Idle multiboot guest for daemon tests: prints a banner on COM1, echoes
@@ -246,18 +246,14 @@ def guest_xml(name, kernel):
 
 
 def console_roundtrip(d, dom, text):
-    p = subprocess.Popen([binary("virtkit"), "-c", "virtkit:///system", "console", dom],
-                         env=d.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    p = console_session(d, dom)
     try:
-        time.sleep(0.5)
-        p.stdin.write(text.encode())
-        p.stdin.flush()
-        time.sleep(1.5)
-        out, _ = p.communicate(b"\x1d", timeout=20)
+        got = console_send(p, text.encode(), text.encode(), timeout=60)
+        console_close(p)
     finally:
         if p.poll() is None:
             p.kill()
-    return out.decode(errors="replace")
+    return got.decode(errors="replace")
 
 
 @needs_kvm

@@ -4,8 +4,8 @@
  * Counters are not ticked: each channel remembers when it was loaded and its
  * value and OUT pin are computed from host time at 1.193182 MHz when read.
  * Channel 0 drives IRQ0: pit_poll() (run by the timer thread) raises an edge
- * at each OUT rising edge. Missed periods coalesce into one edge, as a guest
- * that was descheduled would see on any virtual machine. Channels 0 and 1
+ * at each OUT rising edge; periodic ticks that were missed are caught up
+ * (see pit_poll). Channels 0 and 1
  * have their gates tied high; channel 2's gate is port 0x61 bit 0, which is
  * what Linux uses (with OUT2 on bit 5 and the counter MSB) to calibrate the
  * TSC against the PIT. */
@@ -17,6 +17,17 @@
 /* IRQ0 periods below this are stretched so a guest cannot make the timer
  * thread spin (the counter itself keeps the programmed rate). */
 #define PIT_MIN_IRQ_PERIOD_NS 20000
+/* Catching up missed periodic ticks: spacing, and the largest backlog kept. */
+#define PIT_CATCHUP_GAP_NS    250000
+#define PIT_MAX_BACKLOG_NS    200000000
+
+static void irq0_pulse(struct irqchip *ic)
+{
+    pic_set_irq(ic, 0, 1);
+    ioapic_set_irq(ic, 2, 1);
+    pic_set_irq(ic, 0, 0);
+    ioapic_set_irq(ic, 2, 0);
+}
 
 static int64_t ticks_of(int64_t ns)
 {
@@ -88,59 +99,55 @@ static uint32_t from_bcd(uint16_t v)
     return ((v >> 12) & 0xf) * 1000 + ((v >> 8) & 0xf) * 100 + ((v >> 4) & 0xf) * 10 + (v & 0xf);
 }
 
-/* Channel 0: when OUT next rises (the IRQ0 edge), or INT64_MAX. */
+static int64_t irq_period_ns(const struct pit_channel *c)
+{
+    int64_t p = ns_of(c->count);
+    return p < PIT_MIN_IRQ_PERIOD_NS ? PIT_MIN_IRQ_PERIOD_NS : p;
+}
+
+/* Channel 0 after a (re)load: when OUT first rises (the IRQ0 edge). */
 static void pit_schedule(struct irqchip *ic, int64_t now)
 {
     struct pit_channel *c = &ic->pit.ch[0];
     int64_t next = INT64_MAX;
     if (c->armed && c->frozen_ticks < 0) {
-        int64_t n = c->count, d = ticks_of(now - c->load_ns);
         switch (c->mode) {
-        case 0:
-            if (d < n)
-                next = c->load_ns + ns_of(n);
-            break;
-        case 4:
-            if (d <= n)
-                next = c->load_ns + ns_of(n + 1);
-            break;
-        case 2:
-        case 3: {
-            int64_t k = d / n + 1;
-            next = c->load_ns + ns_of(k * n);
-            if (ns_of(n) < PIT_MIN_IRQ_PERIOD_NS && c->next_irq_ns != INT64_MAX &&
-                next < c->next_irq_ns + PIT_MIN_IRQ_PERIOD_NS)
-                next = c->next_irq_ns + PIT_MIN_IRQ_PERIOD_NS;
-            break;
-        }
-        default:
-            break;
+        case 0: next = c->load_ns + ns_of(c->count); break;
+        case 4: next = c->load_ns + ns_of((int64_t)c->count + 1); break;
+        case 2: case 3: next = c->load_ns + irq_period_ns(c); break;
+        default: break;
         }
     }
-    c->next_irq_ns = next;
+    c->grid_ns = c->next_irq_ns = next;
     ic_timers_changed(ic);
-}
-
-static void irq0_pulse(struct irqchip *ic)
-{
-    pic_set_irq(ic, 0, 1);
-    ioapic_set_irq(ic, 2, 1);
-    pic_set_irq(ic, 0, 0);
-    ioapic_set_irq(ic, 2, 0);
 }
 
 int64_t pit_poll(struct irqchip *ic, int64_t now)
 {
     struct pit_channel *c = &ic->pit.ch[0];
-    if (c->next_irq_ns <= now) {
-        irq0_pulse(ic);
-        int64_t fired = c->next_irq_ns;
-        c->next_irq_ns = INT64_MAX;
-        if (c->mode == 2 || c->mode == 3) {
-            c->next_irq_ns = fired;            /* for the minimum-period clamp */
-            pit_schedule(ic, now > fired ? now : fired);
-        }
+    if (c->next_irq_ns > now)
+        return c->next_irq_ns;
+    /* Catching up: a tick the guest has not taken yet would merge with
+     * this one, so wait for it to be acknowledged. */
+    if (c->grid_ns < c->next_irq_ns && (c->mode == 2 || c->mode == 3) &&
+        (pic_irq_pending(ic, 0) || ioapic_pin_pending(ic, 2))) {
+        c->next_irq_ns = now + PIT_CATCHUP_GAP_NS;
+        return c->next_irq_ns;
     }
+    irq0_pulse(ic);
+    if (c->mode != 2 && c->mode != 3) {
+        c->grid_ns = c->next_irq_ns = INT64_MAX;
+        return INT64_MAX;
+    }
+    /* Periodic: deliver every tick on the grid. When the guest fell behind
+     * (a slow software CPU, a descheduled host thread), catch up with ticks
+     * spaced PIT_CATCHUP_GAP_NS apart, so the guest's jiffies keep pace with
+     * the TSC; a backlog beyond PIT_MAX_BACKLOG_NS is dropped. */
+    int64_t period = irq_period_ns(c);
+    c->grid_ns += period;
+    if (now - c->grid_ns > PIT_MAX_BACKLOG_NS)
+        c->grid_ns = now + period;
+    c->next_irq_ns = c->grid_ns > now ? c->grid_ns : now + PIT_CATCHUP_GAP_NS;
     return c->next_irq_ns;
 }
 
@@ -169,10 +176,8 @@ static void pit_load(struct irqchip *ic, unsigned idx, uint32_t raw, int64_t now
     c->load_ns = now;
     /* Modes 1 and 5 wait for a gate edge; the others wait for gate high. */
     c->frozen_ticks = (counts_while_gate_low(c->mode) || !c->gate) ? 0 : -1;
-    if (idx == 0) {
-        c->next_irq_ns = INT64_MAX;
+    if (idx == 0)
         pit_schedule(ic, now);
-    }
 }
 
 static void pit_latch_count(struct pit_channel *c, int64_t now)

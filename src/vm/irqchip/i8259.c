@@ -54,6 +54,12 @@ bool pic_output(struct irqchip *ic)
     return ic->pic[0].int_out;
 }
 
+bool pic_irq_pending(struct irqchip *ic, unsigned irq)
+{
+    const struct pic8259 *s = &ic->pic[(irq >> 3) & 1];
+    return (s->irr & ~s->imr) & (1u << (irq & 7));
+}
+
 static void chip_init_reset(struct pic8259 *s)
 {
     s->isr = s->imr = 0;

@@ -77,6 +77,18 @@ void ioapic_eoi(struct irqchip *ic, uint8_t vector)
     }
 }
 
+bool ioapic_pin_pending(struct irqchip *ic, unsigned pin)
+{
+    uint64_t e = ic->ioapic.redir[pin % IRQCHIP_IOAPIC_PINS];
+    if (e & RTE_MASKED)
+        return false;
+    unsigned v = e & RTE_VECTOR;
+    for (unsigned i = 0; i < ic->ncpus; i++)
+        if (ic->lapics[i].irr[v >> 5] & (1u << (v & 31)))
+            return true;
+    return false;
+}
+
 static uint32_t ioapic_reg_read(struct ioapic *io)
 {
     switch (io->sel) {

@@ -36,6 +36,7 @@ struct pit_channel {
     bool read_msb_next, write_msb_next;
     uint8_t write_lsb;
     int64_t next_irq_ns;    /* channel 0 only: next IRQ0 edge, INT64_MAX if none */
+    int64_t grid_ns;        /* channel 0 only: next tick due (periodic modes) */
 };
 
 struct pit8254 {
@@ -102,6 +103,8 @@ void ic_timers_changed(struct irqchip *ic);
 void pic_reset(struct irqchip *ic);
 void pic_set_irq(struct irqchip *ic, unsigned irq, int level);
 bool pic_output(struct irqchip *ic);
+/* Unmasked input `irq` requested and not yet acknowledged. */
+bool pic_irq_pending(struct irqchip *ic, unsigned irq);
 int pic_intack(struct irqchip *ic);
 uint64_t pic_io_read(struct irqchip *ic, unsigned chip, unsigned port);
 void pic_io_write(struct irqchip *ic, unsigned chip, unsigned port, uint8_t v);
@@ -120,6 +123,8 @@ int64_t pit_poll(struct irqchip *ic, int64_t now);
 void ioapic_reset(struct irqchip *ic);
 void ioapic_set_irq(struct irqchip *ic, unsigned pin, int level);
 void ioapic_eoi(struct irqchip *ic, uint8_t vector);
+/* The last interrupt of unmasked `pin` is still in some LAPIC's IRR. */
+bool ioapic_pin_pending(struct irqchip *ic, unsigned pin);
 uint32_t ioapic_mmio_read(struct irqchip *ic, uint64_t offset);
 void ioapic_mmio_write(struct irqchip *ic, uint64_t offset, uint32_t v);
 

@@ -19,7 +19,10 @@ struct cpu_x86 *cpu_x86_create(const struct cpu_x86_env *env, unsigned index)
     if (!cpu->env.tsc_hz)
         cpu->env.tsc_hz = 1000000000ull;
     cpu->index = index;
-    cpu->trace = getenv("VIRTKIT_CPU_TRACE") != NULL;
+    {
+        const char *t = getenv("VIRTKIT_CPU_TRACE");   /* 1: events, 2: + blocks */
+        cpu->trace = t ? (uint8_t)atoi(t) : 0;
+    }
     cpu->shared = env->shared;
     if (!cpu->shared) {
         cpu->shared = cpu_x86_shared_create();
@@ -279,6 +282,8 @@ static bool check_events(struct cpu_x86 *cpu)
     unsigned ev = atomic_load_explicit(&cpu->events, memory_order_acquire);
 
     if (ev) {
+        if (cpu->trace)
+            fprintf(stderr, "cpu%u: events %#x halted %u\n", cpu->index, ev, cpu->halted);
         if (ev & CPU_X86_EV_INIT) {
             atomic_fetch_and(&cpu->events, ~(unsigned)(CPU_X86_EV_INIT | CPU_X86_EV_SIPI));
             cpu_x86_reset(cpu, true);
@@ -356,7 +361,7 @@ static void exec_block(struct cpu_x86 *cpu)
             cpu->jc[h].gen = cpu->tlb_gen;
         }
     }
-    if (__builtin_expect(cpu->trace, 0))
+    if (__builtin_expect(cpu->trace >= 2, 0))
         fprintf(stderr, "cpu%u: block %04x:%llx lin %llx phys %llx mode %u cpl %u n %u fl %llx\n",
                 cpu->index, cpu->seg[S_CS].sel, (unsigned long long)cpu->rip,
                 (unsigned long long)lin, (unsigned long long)b->phys, b->mode, cpu->cpl,

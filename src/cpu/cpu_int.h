@@ -157,7 +157,7 @@ enum cc_op {
 };
 
 /* Soft TLB: direct mapped, one set per privilege class (0 = supervisor,
- * 1 = user). A tag is the linear page address | 1 when that kind of access
+ * 1 = user). A tag is the linear page address | tlb_epoch when that kind of access
  * is allowed at that privilege without a walk; `host` (if non-NULL) is the
  * host address of the page. */
 #define TLB_BITS 8
@@ -168,6 +168,7 @@ struct cpu_tlb_entry {
     uint64_t phys;           /* physical page address */
     uint64_t lin;            /* linear page address */
     uint8_t perm;            /* PERM_* (mem.c) allowed for this class */
+    uint16_t epoch;          /* tlb_epoch the entry was filled in */
     bool global, large, code;
 };
 
@@ -250,7 +251,7 @@ struct cpu_x86 {
      * trapped_vector and RIP points at the faulting instruction. */
     bool trap_exceptions;
     int trapped_vector;
-    bool trace;              /* VIRTKIT_CPU_TRACE: log blocks and exceptions */
+    uint8_t trace;           /* VIRTKIT_CPU_TRACE: 1 events, 2 blocks too */
 
     /* events */
     _Atomic unsigned events;
@@ -266,6 +267,10 @@ struct cpu_x86 {
     /* jump cache: linear RIP -> block, valid while jc_gen == tlb_gen */
     struct { uint64_t lin; struct cpu_block *b; uint32_t key; uint32_t gen; } jc[4096];
     uint32_t tlb_gen;        /* bumped by every TLB flush / block cache flush */
+    uint64_t tlb_epoch;      /* 1..0xfff, in the low bits of valid tags: a
+                              * flush is epoch++ (entries of older epochs
+                              * never match) */
+    bool tlb_has_large;      /* a large-page entry may be cached */
 
     /* block cache */
     struct cpu_block **bc_hash;
@@ -603,7 +608,7 @@ static inline uint64_t cpu_lin_read(struct cpu_x86 *cpu, uint64_t lin, unsigned 
 {
     struct cpu_tlb_entry *e = cpu_tlb_slot(cpu, lin, acc);
     uint64_t tag = (acc & 3) == ACC_X ? e->tag_x : e->tag_r;
-    if (__builtin_expect(tag == ((lin & ~0xfffull) | 1) && (lin & 0xfff) <= 4096 - size, 1))
+    if (__builtin_expect(tag == ((lin & ~0xfffull) | cpu->tlb_epoch) && (lin & 0xfff) <= 4096 - size, 1))
         return cpu_ld(e->host + (lin & 0xfff), size);
     return cpu_lin_read_slow(cpu, lin, size, acc);
 }
@@ -612,7 +617,7 @@ static inline void cpu_lin_write(struct cpu_x86 *cpu, uint64_t lin, unsigned siz
                                  unsigned acc)
 {
     struct cpu_tlb_entry *e = cpu_tlb_slot(cpu, lin, acc);
-    if (__builtin_expect(e->tag_w == ((lin & ~0xfffull) | 1) && (lin & 0xfff) <= 4096 - size, 1)) {
+    if (__builtin_expect(e->tag_w == ((lin & ~0xfffull) | cpu->tlb_epoch) && (lin & 0xfff) <= 4096 - size, 1)) {
         cpu_st(e->host + (lin & 0xfff), size, v);
         return;
     }
@@ -624,7 +629,7 @@ static inline void cpu_lin_write(struct cpu_x86 *cpu, uint64_t lin, unsigned siz
 static inline uint8_t *cpu_lin_host_rw(struct cpu_x86 *cpu, uint64_t lin, unsigned size, unsigned acc)
 {
     struct cpu_tlb_entry *e = cpu_tlb_slot(cpu, lin, acc);
-    if (__builtin_expect(e->tag_w == ((lin & ~0xfffull) | 1) && (lin & 0xfff) <= 4096 - size, 1))
+    if (__builtin_expect(e->tag_w == ((lin & ~0xfffull) | cpu->tlb_epoch) && (lin & 0xfff) <= 4096 - size, 1))
         return e->host + (lin & 0xfff);
     return cpu_lin_host_rw_slow(cpu, lin, size, acc);
 }

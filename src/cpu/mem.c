@@ -82,34 +82,39 @@ static void code_write(struct cpu_x86 *cpu, uint64_t pa, unsigned size)
 
 void cpu_tlb_flush(struct cpu_x86 *cpu, bool include_global)
 {
+    /* Global entries are dropped too: that only costs a refill. */
     cpu->tlb_gen++;
-    for (unsigned c = 0; c < 2; c++)
-        for (unsigned i = 0; i < TLB_SIZE; i++) {
-            struct cpu_tlb_entry *e = &cpu->tlb[c][i];
-            if (!include_global && e->global)
-                continue;
-            e->tag_r = e->tag_w = e->tag_x = 0;
-            e->lin = 1;   /* never matches a page address */
-            e->global = false;
-        }
+    if (cpu->tlb_epoch >= 1 && cpu->tlb_epoch < 0xfff) {
+        cpu->tlb_epoch++;
+    } else {
+        for (unsigned c = 0; c < 2; c++)
+            for (unsigned i = 0; i < TLB_SIZE; i++) {
+                struct cpu_tlb_entry *e = &cpu->tlb[c][i];
+                e->tag_r = e->tag_w = e->tag_x = 0;
+                e->lin = 1;   /* never matches a page address */
+                e->epoch = 0;
+            }
+        cpu->tlb_epoch = 1;
+    }
+    cpu->tlb_has_large = false;
 }
 
 void cpu_tlb_flush_page(struct cpu_x86 *cpu, uint64_t lin)
 {
-    cpu->tlb_gen++;
     uint64_t page = lin & ~0xfffull;
-    /* Large pages cover many slots: flush any entry whose page matches,
-     * plus entries made from large pages (conservatively: everything that
-     * could alias is cheap to drop, so scan the whole set). */
-    for (unsigned c = 0; c < 2; c++)
-        for (unsigned i = 0; i < TLB_SIZE; i++) {
-            struct cpu_tlb_entry *e = &cpu->tlb[c][i];
-            if (e->lin == page || e->large) {
-                e->tag_r = e->tag_w = e->tag_x = 0;
-                e->lin = 1;
-                e->global = false;
-            }
+    /* A large page covers many slots: flush everything then. */
+    if (cpu->tlb_has_large) {
+        cpu_tlb_flush(cpu, true);
+        return;
+    }
+    cpu->tlb_gen++;
+    for (unsigned c = 0; c < 2; c++) {
+        struct cpu_tlb_entry *e = &cpu->tlb[c][(page >> 12) & (TLB_SIZE - 1)];
+        if (e->lin == page) {
+            e->tag_r = e->tag_w = e->tag_x = 0;
+            e->lin = 1;
         }
+    }
 }
 
 _Noreturn static void page_fault(struct cpu_x86 *cpu, uint64_t lin, uint32_t err)
@@ -276,7 +281,7 @@ static struct cpu_tlb_entry *tlb_fill(struct cpu_x86 *cpu, uint64_t lin, unsigne
         cpu->code_epoch = cpu_shared_code_epoch(cpu->shared);
         cpu_tlb_flush(cpu, true);
     }
-    if (e->lin == page && (e->perm & need))
+    if (e->lin == page && e->epoch == cpu->tlb_epoch && (e->perm & need))
         return e;
     pa = walk(cpu, lin, acc, user, &perm, &g, &large) & ~0xfffull;
     e->lin = page;
@@ -284,12 +289,15 @@ static struct cpu_tlb_entry *tlb_fill(struct cpu_x86 *cpu, uint64_t lin, unsigne
     e->perm = perm;
     e->global = g;
     e->large = large;
+    e->epoch = (uint16_t)cpu->tlb_epoch;
+    if (large)
+        cpu->tlb_has_large = true;
     e->host = cpu->env.ram_ptr(cpu->env.opaque, pa, 4096);
     e->code = e->host && is_code_page(cpu, pa);
     if (e->host) {
-        e->tag_r = (perm & PERM_R) ? page | 1 : 0;
-        e->tag_x = (perm & PERM_X) ? page | 1 : 0;
-        e->tag_w = (perm & PERM_WD) && !e->code ? page | 1 : 0;
+        e->tag_r = (perm & PERM_R) ? page | cpu->tlb_epoch : 0;
+        e->tag_x = (perm & PERM_X) ? page | cpu->tlb_epoch : 0;
+        e->tag_w = (perm & PERM_WD) && !e->code ? page | cpu->tlb_epoch : 0;
     } else {
         e->tag_r = e->tag_w = e->tag_x = 0;
     }

@@ -274,6 +274,7 @@ static int qcow2_open(struct blk *b, struct vk_err *err)
     s->b = b;
     s->data_fd = b->fd;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->alloc_cond, NULL);
     struct stat st;
     if (fstat(b->fd, &st) < 0)
         return vk_err_errno(err, -errno, "cannot stat %s", b->filename);
@@ -529,6 +530,7 @@ fail:
     free(h);
     free_state(s);
     pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->alloc_cond);
     return r;
 }
 
@@ -610,6 +612,7 @@ static void qcow2_close(struct blk *b)
     }
     free_state(s);
     pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->alloc_cond);
 }
 
 static uint64_t qcow2_getlength(struct blk *b)

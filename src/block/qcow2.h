@@ -84,6 +84,7 @@ struct qcow2_snapshot {
 };
 
 struct freed_range { uint64_t cluster, n; };
+struct inflight { uint64_t start, end; };   /* guest bytes being allocated */
 
 struct qcow2_state {
     pthread_mutex_t lock;
@@ -138,7 +139,15 @@ struct qcow2_state {
     bool dirty_marked;           /* we set the dirty bit (lazy refcounts) */
     bool corrupt;                /* found inconsistent metadata: no more writes */
     bool header_dirty;
+    /* Allocating writes drop the lock while their data goes to disk; other
+     * requests touching the same guest clusters wait on alloc_cond. */
+    pthread_cond_t alloc_cond;
+    struct inflight inflight[64];
+    int nb_inflight;
 };
+
+/* Wait (lock held) until no allocation is in flight over guest [start, end). */
+void qcow2_wait_inflight(struct qcow2_state *s, uint64_t start, uint64_t end);
 
 static inline struct qcow2_state *Q(struct blk *b) { return b->opaque; }
 

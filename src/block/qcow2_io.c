@@ -141,6 +141,34 @@ static uint64_t full_bitmap(struct qcow2_state *s)
     return s->extl2 ? 0xffffffffull : 0;
 }
 
+void qcow2_wait_inflight(struct qcow2_state *s, uint64_t start, uint64_t end)
+{
+    for (;;) {
+        bool busy = s->nb_inflight >= (int)VK_ARRAY_SIZE(s->inflight);
+        for (int i = 0; i < s->nb_inflight && !busy; i++)
+            busy = s->inflight[i].start < end && start < s->inflight[i].end;
+        if (!busy)
+            return;
+        pthread_cond_wait(&s->alloc_cond, &s->lock);
+    }
+}
+
+static void inflight_add(struct qcow2_state *s, uint64_t start, uint64_t end)
+{
+    s->inflight[s->nb_inflight++] = (struct inflight){ start, end };
+}
+
+static void inflight_del(struct qcow2_state *s, uint64_t start)
+{
+    for (int i = 0; i < s->nb_inflight; i++) {
+        if (s->inflight[i].start == start) {
+            s->inflight[i] = s->inflight[--s->nb_inflight];
+            break;
+        }
+    }
+    pthread_cond_broadcast(&s->alloc_cond);
+}
+
 /* Allocate new clusters for guest [off, off+len) (inside one L2 table),
  * fill them with the new data plus the old content around it, and point the
  * L2 entries at them. Lock held. */
@@ -176,6 +204,14 @@ int qcow2_cow_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf, uin
     uint64_t host = 0;
     if (r == 0)
         r = qcow2_alloc_clusters(s, n, &host, err);
+    bool unlocked = false;
+    if (r == 0 && s->nb_inflight < (int)VK_ARRAY_SIZE(s->inflight)) {
+        /* The new clusters are ours and nobody else maps these guest
+         * clusters until we are done: write the data without the lock. */
+        inflight_add(s, cstart, cend);
+        pthread_mutex_unlock(&s->lock);
+        unlocked = true;
+    }
     if (r == 0) {
         if (s->b->align > 1) {
             whole = blk_alloc_aligned(n * cs);
@@ -204,6 +240,8 @@ int qcow2_cow_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf, uin
             /* The clusters stay allocated but unreferenced: a leak at worst. */
         }
     }
+    if (unlocked)
+        pthread_mutex_lock(&s->lock);
     if (r == 0) {
         uint64_t *l2, l2off, idx;
         r = qcow2_get_l2_for_write(s, cstart, &l2, &l2off, &idx, err);
@@ -217,6 +255,8 @@ int qcow2_cow_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf, uin
             qcache_put(&s->l2_cache, l2off);
         }
     }
+    if (unlocked)
+        inflight_del(s, cstart);
     free(hb);
     free(tb);
     free(whole);
@@ -237,6 +277,8 @@ int qcow2_pwrite(struct blk *b, uint64_t off, const void *vbuf, size_t len, stru
         uint64_t run;
         bool partial;
         pthread_mutex_lock(&s->lock);
+        qcow2_wait_inflight(s, off & ~(uint64_t)(s->cluster_size - 1),
+                            VK_ALIGN_UP(off + len, (uint64_t)s->cluster_size));
         r = qcow2_get_mapping(s, off, len, &m, &run, &partial, err);
         if (r < 0) {
             pthread_mutex_unlock(&s->lock);
@@ -376,6 +418,7 @@ int qcow2_discard(struct blk *b, uint64_t off, uint64_t len, struct vk_err *err)
     if (a >= e)
         return 0;
     pthread_mutex_lock(&s->lock);
+    qcow2_wait_inflight(s, a, e);
     int r = check_writable(s, err);
     if (r == 0)
         r = zero_clusters(s, a, e - a, true, true, err);
@@ -498,6 +541,7 @@ int qcow2_write_compressed(struct blk *b, uint64_t off, const void *cbuf, size_t
         return vk_err_set(err, -EINVAL, "qcow2: compressed cluster of %zu bytes does not fit",
                           clen);
     pthread_mutex_lock(&s->lock);
+    qcow2_wait_inflight(s, off, off + cs);
     int r = check_writable(s, err);
     if (r < 0)
         goto out;

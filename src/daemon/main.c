@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -298,8 +299,14 @@ static void conn_send_json(struct vkd *d, struct vkd_conn *c, struct json_object
 {
     size_t n;
     const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &n);
-    if (c->out_len + n + 1 > MAX_OUT_QUEUE * 8)
+    if (c->out_len + n + 1 > MAX_OUT_QUEUE * 8) {
+        /* a client that does not read its responses/events: drop it (the
+         * loop frees it when it sees the hang-up; c stays valid until then) */
+        c->out_len = 0;
+        c->closing = true;
+        shutdown(c->fd, SHUT_RDWR);
         return;
+    }
     if (buf_append(&c->out, &c->out_len, &c->out_cap, s, n) == 0 &&
         buf_append(&c->out, &c->out_len, &c->out_cap, "\n", 1) == 0)
         conn_update_events(d, c);
@@ -397,6 +404,8 @@ static void conn_readable(struct vkd *d, int fd, uint32_t events, void *opaque)
         if (i > start)
             conn_handle_line(d, c, c->in + start, i - start);
         start = i + 1;
+        if (c->closing)
+            break;
         if (c->relay_input) {
             /* the rest is console input */
             if (start < c->in_len)
@@ -450,12 +459,23 @@ static bool peer_in_group(pid_t pid, gid_t gid, gid_t want)
     return found;
 }
 
+#define MAX_CONNS 1024
+
 static void accept_conn(struct vkd *d, int lfd, uint32_t events, void *opaque)
 {
     bool ro = opaque != NULL;
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0)
         return;
+    int nconns = 0;
+    for (struct vkd_conn *x = d->conns; x; x = x->next)
+        nconns++;
+    if (nconns >= MAX_CONNS) {
+        /* anyone may connect to the read-only socket: bound what they cost */
+        vk_warn_ratelimited("too many client connections (%d): refusing one", nconns);
+        close(fd);
+        return;
+    }
     struct ucred cred;
     socklen_t cl = sizeof(cred);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
@@ -556,6 +576,8 @@ static void signal_ready(struct vkd *d, int fd, uint32_t events, void *opaque)
     while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGCHLD)
             reap_unwatched();
+        else if (si.ssi_signo == SIGHUP)
+            vk_info("SIGHUP: nothing to reload (definitions are read at start-up)");
         else
             d->quit = true;
     }
@@ -630,6 +652,12 @@ int main(int argc, char **argv)
         return 1;
     }
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    /* every client and every VM (pidfd, QMP, serial) costs descriptors */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);

@@ -158,3 +158,44 @@ def test_unreadable_image_is_clean_error(tmp_path):
     r = vk("info", tmp_path / "nope")
     assert r.returncode == 1
     assert "Could not open" in r.stderr and "nope" in r.stderr
+
+
+def test_convert_options_raw(tmp_path):
+    a, b = tmp_path / "a.raw", tmp_path / "b.raw"
+    ok(vk("create", "-q", "-f", "raw", a, "2M"))
+    ok(vk("create", "-q", "-f", "raw", b, "1M"))
+    qio(a, "write -P 1 0 4k", "write -P 2 1M 64k", fmt="raw")
+    qio(b, "write -P 3 512k 512", fmt="raw")
+    # several sources are concatenated
+    cat = tmp_path / "cat.raw"
+    ok(vk("convert", "-f", "raw", a, b, cat))
+    assert read_raw(cat) == read_raw(a) + read_raw(b)
+    # -S 0: every byte is written (no holes)
+    full = tmp_path / "full.raw"
+    ok(vk("convert", "-S", "0", "-f", "raw", a, full))
+    assert read_raw(full) == read_raw(a)
+    assert os.stat(full).st_blocks * 512 >= 2 << 20
+    # -n: into an existing image; zeroes of the source overwrite old data
+    tgt = tmp_path / "t.raw"
+    ok(vk("create", "-q", "-f", "raw", tgt, "2M"))
+    qio(tgt, "write -P 9 0 2M", fmt="raw")
+    ok(vk("convert", "-n", "-f", "raw", "-O", "raw", a, tgt))
+    assert read_raw(tgt) == read_raw(a)
+    # -m 1, -m 16 -W give the same result
+    for extra in (["-m", "1"], ["-m", "16", "-W"]):
+        out = tmp_path / "m.raw"
+        if out.exists():
+            out.unlink()
+        ok(vk("convert", *extra, "-f", "raw", a, out))
+        assert read_raw(out) == read_raw(a)
+    assert vk("convert", "-m", "17", a, tmp_path / "x").returncode == 1
+    assert vk("convert", "-c", "-O", "raw", a, tmp_path / "x").returncode == 1
+    r = ok(vk("convert", "-O", "qcow2", "-o", "help", a, tmp_path / "x"))
+    assert "cluster_size=" in r.stdout
+
+
+def test_json_alias_and_output_flag(tmp_path):
+    a = tmp_path / "a.raw"
+    ok(vk("create", "-q", "-f", "raw", a, "1M"))
+    assert ok(vk("info", "--json", a)).stdout == ok(vk("info", "--output=json", a)).stdout
+    assert json.loads(ok(vk("map", "--json", a)).stdout)[0]["start"] == 0

@@ -134,3 +134,23 @@ def test_check_json_matches_qemu(qcow2):
     assert v.returncode == q.returncode == 0
     assert json.loads(v.stdout) == json.loads(q.stdout)
     assert ok(vk("check", img)).stdout == ok(qimg("check", img)).stdout
+
+
+def test_map_compressed_and_chain_match_qemu(qcow2):
+    tmp = qcow2
+    src = tmp / "s.raw"
+    ok(qimg("create", "-q", "-f", "raw", src, SIZE))
+    qio(src, "write -P 3 1M 64k", fmt="raw")
+    c = tmp / "c.qcow2"
+    ok(qimg("convert", "-c", "-f", "raw", "-O", "qcow2", src, c))
+    assert ok(vk("map", "--output=json", c)).stdout == ok(qimg("map", "--output=json", c)).stdout
+    v, q = vk("map", c), qimg("map", c)
+    assert v.returncode == q.returncode == 1 and v.stdout == q.stdout
+    assert "compressed clusters" in v.stderr
+    base, top = tmp / "b.qcow2", tmp / "t.qcow2"
+    ok(qimg("create", "-q", "-f", "qcow2", base, SIZE))
+    qio(base, "write -P 1 0 1M")
+    ok(qimg("create", "-q", "-f", "qcow2", "-b", base.name, "-F", "qcow2", top))
+    qio(top, "write -P 2 512k 1M", "write -z 0 64k")
+    for args in (["map"], ["map", "--output=json"], ["map", "--start-offset=256k", "--max-length=1M"]):
+        assert ok(vk(*args, top)).stdout == ok(qimg(*args, top)).stdout, args

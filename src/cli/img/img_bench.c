@@ -2,7 +2,7 @@
  *   [-c count] [-d depth] [-f fmt] [--flush-interval=N] [-n] [--no-drain]
  *   [-o offset] [--pattern=N] [-q] [-s size] [-S step] [-t cache] [-w] [-U] file
  * Requests go out in order (offset, offset+step, ... modulo the image size)
- * from min(depth, 16) threads sharing one open image.
+ * from min(depth, 64) threads sharing one open image.
  * virtkit extension: --flushed-log=FILE appends, after each completed flush,
  * the number of leading requests that flush made durable (crash tests). */
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 
 #include "imgutil.h"
 
-#define BENCH_MAX_THREADS 16
+#define BENCH_MAX_THREADS 64
 
 struct bench {
     struct blk *b;

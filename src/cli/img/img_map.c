@@ -23,7 +23,7 @@ static bool mergeable(const struct ent *a, const struct ent *b)
     return !a->file == !b->file && (!a->file || !strcmp(a->file, b->file));
 }
 
-static void print_ent(const struct ent *e, bool json, bool first)
+static int print_ent(const struct ent *e, bool json, bool first)
 {
     if (json) {
         printf("%s{ \"start\": %llu, \"length\": %llu, \"depth\": %d, \"present\": %s, "
@@ -34,11 +34,16 @@ static void print_ent(const struct ent *e, bool json, bool first)
         if (e->has_offset)
             printf(", \"offset\": %llu", (unsigned long long)e->offset);
         printf("}");
-        return;
+        return 0;
     }
-    if (e->data && e->has_offset)
+    if (e->data && !e->has_offset) {
+        fflush(stdout);
+        return img_error("File contains external, encrypted or compressed clusters.");
+    }
+    if (e->data)
         printf("%#-16llx%#-16llx%#-16llx%s\n", (unsigned long long)e->start,
                (unsigned long long)e->len, (unsigned long long)e->offset, e->file ? e->file : "");
+    return 0;
 }
 
 int img_map(int argc, char **argv)
@@ -116,7 +121,10 @@ int img_map(int argc, char **argv)
             cur.len += n;
         } else {
             if (have) {
-                print_ent(&cur, json, first);
+                if (print_ent(&cur, json, first)) {
+                    blk_close(b);
+                    return CLI_FAIL;
+                }
                 first = false;
             }
             cur = ne;
@@ -125,7 +133,8 @@ int img_map(int argc, char **argv)
         off += n;
     }
     if (have && ret == CLI_OK) {
-        print_ent(&cur, json, first);
+        if (print_ent(&cur, json, first))
+            ret = CLI_FAIL;
         first = false;
     }
     if (json)

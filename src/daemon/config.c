@@ -82,10 +82,14 @@ int dom_config_load_all(struct vkd *d, struct vk_err *err)
     struct dirent *e;
     while ((e = readdir(dp))) {
         size_t l = strlen(e->d_name);
-        if (l < 5 || strcmp(e->d_name + l - 4, ".xml") || e->d_name[0] == '.')
-            continue;
         char path[PATH_MAX + 300];
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (strstr(e->d_name, ".xml.tmp.")) {
+            unlink(path);   /* left by a crash during an atomic write */
+            continue;
+        }
+        if (l < 5 || strcmp(e->d_name + l - 4, ".xml") || e->d_name[0] == '.')
+            continue;
         char *xml = NULL;
         size_t len;
         struct vk_err e2 = { 0 };

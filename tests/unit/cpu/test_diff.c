@@ -578,7 +578,7 @@ static void dump_case(const struct tcase *c)
 
 int main(int argc, char **argv)
 {
-    unsigned ncases = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 0) : 3000;
+    unsigned ncases = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 0) : 10000;
     rng_s = argc > 2 ? strtoull(argv[2], NULL, 0) : 1;
     if (!rng_s) rng_s = 1;
 

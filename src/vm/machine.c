@@ -147,6 +147,37 @@ static int alloc_ram(struct machine *m, struct vk_err *err)
     return 0;
 }
 
+/* --firmware: the image is mapped so that it ends at 4 GiB, where the CPU
+ * fetches its first instruction (a writable slot: a ROM the guest could
+ * scribble on only hurts itself). boot_load copies its last 128 KiB to the
+ * legacy BIOS area below 1 MiB. */
+static int load_firmware(struct machine *m, struct vk_err *err)
+{
+    char *img;
+    size_t len;
+    int rc = vk_read_file(m->cfg->firmware, &img, &len, err);
+    if (rc < 0) {
+        vk_err_prefix(err, "--firmware");
+        return rc;
+    }
+    if (len == 0 || len % 65536 || len > MACHINE_MAX_FIRMWARE) {
+        free(img);
+        return vk_err_set(err, -EINVAL, "--firmware %s: %zu bytes; want a multiple of 64 KiB, "
+                          "at most %u KiB", m->cfg->firmware, len, MACHINE_MAX_FIRMWARE / 1024);
+    }
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        free(img);
+        return vk_err_errno(err, -errno, "mapping the firmware");
+    }
+    memcpy(p, img, len);
+    free(img);
+    m->rom = p;
+    m->rom_size = len;
+    m->ram[m->nr_ram++] = (struct ram_region){ (1ULL << 32) - len, len, p };
+    return 0;
+}
+
 /* Accelerator VM, RAM slots and vCPUs: done at creation and again on reset
  * (the accelerator's whole state, in-kernel irqchips included, is rebuilt:
  * that is the simplest complete reset). */
@@ -258,6 +289,11 @@ int machine_create(const struct vm_config *cfg, struct machine **out, struct vk_
     rc = alloc_ram(m, err);
     if (rc < 0)
         return rc;
+    if (cfg->firmware) {
+        rc = load_firmware(m, err);
+        if (rc < 0)
+            return rc;
+    }
     m->nr_vcpus = cfg->smp;
     for (unsigned i = 0; i < cfg->smp; i++) {
         m->vcpus[i] = calloc(1, sizeof(struct vcpu));
@@ -395,6 +431,8 @@ void machine_destroy(struct machine *m)
         free(m->vcpus[i]);
     if (m->nr_ram)
         munmap(m->ram[0].hva, m->ram_size);
+    if (m->rom)
+        munmap(m->rom, m->rom_size);
     if (m->ram_fd >= 0)
         close(m->ram_fd);
     bus_destroy(&m->pio);

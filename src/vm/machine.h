@@ -17,6 +17,7 @@
 #define MACHINE_PCI_HOLE_START  0xC0000000ULL   /* 3 GiB: 32-bit PCI MMIO, ECAM, LAPIC, IOAPIC */
 #define MACHINE_HIGH_RAM_START  0x100000000ULL  /* 4 GiB */
 #define MACHINE_MAX_RAM_REGIONS 4
+#define MACHINE_MAX_FIRMWARE    (256 * 1024)    /* ends at 4 GiB, above the KVM TSS pages */
 #define MACHINE_MAX_VCPUS       64
 
 struct ram_region {
@@ -60,6 +61,8 @@ struct machine {
     unsigned nr_ram;
     uint64_t ram_size;
     int ram_fd;                 /* memfd backing all RAM */
+    uint8_t *rom;               /* --firmware image, mapped below 4 GiB (also in ram[]) */
+    uint64_t rom_size;
 
     struct bus pio, mmio;
 

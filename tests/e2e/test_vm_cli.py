@@ -145,3 +145,40 @@ def test_hugepages(vm, mbinfo):
         assert r.returncode in (1, 85), r.stderr
         if r.returncode == 1:
             assert "huge pages" in r.stderr
+
+
+@needs_kvm
+def test_seabios_firmware_boot(vm):
+    """--firmware bios.bin: SeaBIOS runs from the reset vector, prints on
+    COM1 (etc/sercon-port) and finds no boot disk."""
+    import subprocess
+    import time
+    from conftest import ASSETS
+    bios = ASSETS / "seabios" / "bios.bin"
+    if not bios.exists():
+        pytest.skip(f"SKIP: {bios} not present (scripts/bootstrap)")
+    p = subprocess.Popen([vm, "--accel", "kvm", "--firmware", str(bios), "--memory", "128M",
+                          "--serial", "stdio", "--no-reboot"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = b""
+        end = time.monotonic() + 120
+        while b"No bootable device" not in out and time.monotonic() < end:
+            chunk = p.stdout.read1(4096)
+            if not chunk:
+                break
+            out += chunk
+        assert b"SeaBIOS (version" in out, out
+        assert b"No bootable device" in out, out
+    finally:
+        p.terminate()
+        assert p.wait(timeout=30) == 0
+
+
+def test_firmware_errors(vm, tmp_path):
+    odd = tmp_path / "odd.bin"
+    odd.write_bytes(bytes(1000))
+    r = run([vm, "--accel", "kvm", "--firmware", str(odd), "--serial", "null"])
+    assert r.returncode == 1 and "multiple of 64 KiB" in r.stderr
+    r = run([vm, "--accel", "kvm", "--firmware", str(tmp_path / "none.bin"), "--serial", "null"])
+    assert r.returncode == 1 and "--firmware" in r.stderr

@@ -127,15 +127,46 @@ int boot_set_long64(struct vcpu *v, uint64_t rip, uint64_t rsi, uint64_t gdt_bas
     return a->set_regs(v, &r);
 }
 
+/* fw_cfg lives in another file (devices/fw_cfg.c); weak so boot code and
+ * its unit tests link without it. */
+struct fw_cfg;
+struct fw_cfg *fw_cfg_find(struct machine *m) __attribute__((weak));
+int fw_cfg_add_file(struct fw_cfg *fc, const char *name, const void *data, size_t len,
+                    struct vk_err *err) __attribute__((weak));
+
+/* Firmware boot (SeaBIOS): the image is already mapped below 4 GiB (see
+ * machine.c); the CPU starts at its reset vector. */
+static int boot_firmware(struct machine *m, struct vk_err *err)
+{
+    size_t alias = VK_MIN(m->rom_size, (uint64_t)128 * 1024);
+    int rc = boot_copy(m, 0x100000 - alias, m->rom + m->rom_size - alias, alias, err);
+    if (rc < 0)
+        return rc;
+    /* Text output on COM1 ("etc/sercon-port", as QEMU without a display). */
+    if (fw_cfg_find && fw_cfg_add_file && m->cfg->serial[0]) {
+        struct fw_cfg *fc = fw_cfg_find(m);
+        uint16_t port = 0x3f8;
+        if (fc && (rc = fw_cfg_add_file(fc, "etc/sercon-port", &port, sizeof(port), err)) < 0)
+            return rc;
+    }
+    if (m->accel->vcpu_reset)
+        for (unsigned i = 0; i < m->nr_vcpus; i++)
+            if ((rc = m->accel->vcpu_reset(m->vcpus[i])) < 0)
+                return vk_err_errno(err, rc, "resetting vCPU %u", i);
+    return 0;
+}
+
 int boot_load(struct machine *m, struct vk_err *err)
 {
     const struct vm_config *cfg = m->cfg;
     if (!cfg->kernel) {
-        if (cfg->firmware)
-            return vk_err_set(err, -ENOTSUP, "--firmware %s: firmware boot is not supported yet",
-                              cfg->firmware);
+        if (cfg->firmware && m->rom)
+            return boot_firmware(m, err);
         return vk_err_set(err, -EINVAL, "no --kernel given");
     }
+    if (cfg->firmware)
+        return vk_err_set(err, -ENOTSUP, "--firmware with --kernel is not supported yet "
+                          "(give one or the other)");
     char *img;
     size_t len;
     int rc = vk_read_file(cfg->kernel, &img, &len, err);

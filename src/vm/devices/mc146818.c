@@ -206,10 +206,10 @@ static int rtc_init(struct machine *m, const struct device_config *cfg, void **s
         return vk_err_set(err, -ENOMEM, "out of memory");
     uint64_t low = 0, high = 0;
     for (unsigned i = 0; i < m->nr_ram; i++) {
-        if (m->ram[i].gpa < MACHINE_HIGH_RAM_START)
+        if (m->ram[i].gpa == 0)
             low += m->ram[i].size;
-        else
-            high += m->ram[i].size;
+        else if (m->ram[i].gpa >= MACHINE_HIGH_RAM_START)
+            high += m->ram[i].size;   /* (the firmware window is not RAM) */
     }
     mc146818_set_memory(r, low, high, m->cfg ? m->cfg->smp : 1);
     int rc = bus_register(&m->pio, cfg->base, 2, &rtc_ops, r, "mc146818", err);

@@ -12,6 +12,9 @@ static uint64_t rg, tg;
 
 #define VNET_HDR 12              /* virtio_net_hdr with num_buffers (MRG_RXBUF) */
 #define XID 0x564b4448u          /* "VKDH" */
+/* Polls per receive wait (each a `pause`, which can exit to the host):
+ * well under a second; the caller retransmits on timeout. */
+#define WAIT_SPINS 100000ul
 
 static void put16(uint8_t *p, unsigned v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static void put32(uint8_t *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v & 0xffff); }
@@ -87,13 +90,15 @@ static bool rx_posted;
 static int wait_dhcp(int type, uint32_t *yiaddr, uint32_t *server)
 {
     struct vdrv_seg rs = { rg, 2048, true };
-    for (int frames = 0; frames < 200; frames++) {
+    /* Other traffic (STP BPDUs every 2 s, IPv6 noise) also wakes us: give
+     * up after a few frames so the caller retransmits. */
+    for (int frames = 0; frames < 4; frames++) {
         if (!rx_posted) {
             memset(rx, 0, 2048);
             vdrv_post(&d, 0, &rs, 1);
             rx_posted = true;
         }
-        long len = vdrv_wait(&d, 0, SPINS);
+        long len = vdrv_wait(&d, 0, WAIT_SPINS);
         if (len < 0)
             return -1;
         rx_posted = false;
@@ -156,14 +161,16 @@ int guest_main(const char *cmdline)
     uint32_t offer = 0, server = 0, ack = 0, server2 = 0;
     int attempt = 0;
     do {
-        if (attempt++ == 40)
+        if (attempt++ == 100)
             guest_fail("vdhcp: no DHCPOFFER");
+        gprintf("vdhcp: DHCPDISCOVER #%d\n", attempt);
         send_dhcp(1, 0, 0, host);
     } while (wait_dhcp(2, &offer, &server) < 0);
     attempt = 0;
     do {
-        if (attempt++ == 10)
+        if (attempt++ == 30)
             guest_fail("vdhcp: no DHCPACK");
+        gprintf("vdhcp: DHCPREQUEST #%d\n", attempt);
         send_dhcp(3, offer, server, host);
     } while (wait_dhcp(5, &ack, &server2) < 0);
     gprintf("vdhcp: lease %u.%u.%u.%u from %u.%u.%u.%u\n", ack >> 24, (ack >> 16) & 255,

@@ -84,9 +84,9 @@ struct dom_def {
     int pm_mem, pm_disk;
     /* devices */
     char *emulator;
-    struct dom_disk disks[DOM_MAX_DISKS];
+    struct dom_disk *disks;      /* n_disks entries (malloc'd) */
     int n_disks;
-    struct dom_iface ifaces[DOM_MAX_IFACES];
+    struct dom_iface *ifaces;    /* n_ifaces entries (malloc'd) */
     int n_ifaces;
     int n_serials;       /* <serial type='pty'> count */
     bool console;        /* <console type='pty'> */
@@ -106,6 +106,11 @@ char *dom_def_format(const struct dom_def *def, int id);
 void dom_def_free(struct dom_def *def);
 /* Deep copy (NULL on ENOMEM). */
 struct dom_def *dom_def_copy(const struct dom_def *def);
+
+/* Append a zeroed disk / interface; NULL at the limit or on ENOMEM. The
+ * returned pointer is valid until the next append. */
+struct dom_disk *dom_def_add_disk(struct dom_def *def);
+struct dom_iface *dom_def_add_iface(struct dom_def *def);
 
 /* Helpers */
 void dom_uuid_format(const unsigned char uuid[16], char out[37]);

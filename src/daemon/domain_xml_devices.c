@@ -70,9 +70,9 @@ int dom_parse_disk(struct dom_def *def, xmlNode *n, struct vk_err *err)
     static const char *const formats[] = { "raw", "qcow2", "qcow", "vmdk", "vdi", "vhdx", "vpc", "qed", NULL };
     static const char *const caches[] = { "default", "none", "writeback", "writethrough", "directsync", "unsafe", NULL };
     static const char *const buses[] = { "virtio", NULL };
-    if (def->n_disks >= DOM_MAX_DISKS)
+    struct dom_disk *d = dom_def_add_disk(def);
+    if (!d)
         return vk_err_set(err, -EINVAL, "<devices>: more than %d disks", DOM_MAX_DISKS);
-    struct dom_disk *d = &def->disks[def->n_disks++];
     int r = 0;
     d->type = attr(n, "type");
     d->device = attr(n, "device");
@@ -176,9 +176,9 @@ int dom_mac_parse(const char *s, char out[18])
 
 int dom_parse_interface(struct dom_def *def, xmlNode *n, struct vk_err *err)
 {
-    if (def->n_ifaces >= DOM_MAX_IFACES)
+    struct dom_iface *f = dom_def_add_iface(def);
+    if (!f)
         return vk_err_set(err, -EINVAL, "<devices>: more than %d interfaces", DOM_MAX_IFACES);
-    struct dom_iface *f = &def->ifaces[def->n_ifaces++];
     int r = 0;
     f->type = attr(n, "type");
     if (!f->type)

@@ -253,6 +253,8 @@ void dom_def_free(struct dom_def *def)
         disk_free(&def->disks[i]);
     for (int i = 0; i < def->n_ifaces; i++)
         iface_free(&def->ifaces[i]);
+    free(def->disks);
+    free(def->ifaces);
     free(def);
 }
 
@@ -275,13 +277,30 @@ struct dom_def *dom_def_copy(const struct dom_def *s)
         dst->boot[i] = NULL;
     for (int i = 0; i < s->n_timers; i++)
         memset(&dst->timers[i], 0, sizeof(dst->timers[i]));
-    for (int i = 0; i < s->n_disks; i++) {
-        struct dom_disk *x = &dst->disks[i];
-        x->type = x->device = x->driver_type = x->cache = x->source = x->target = x->bus = x->serial = NULL;
+    dst->disks = NULL;
+    dst->ifaces = NULL;
+    dst->n_disks = dst->n_ifaces = 0;
+    if (s->n_disks) {
+        dst->disks = malloc((size_t)s->n_disks * sizeof(*dst->disks));
+        if (!dst->disks)
+            goto oom;
+        memcpy(dst->disks, s->disks, (size_t)s->n_disks * sizeof(*dst->disks));
+        for (int i = 0; i < s->n_disks; i++) {
+            struct dom_disk *x = &dst->disks[i];
+            x->type = x->device = x->driver_type = x->cache = x->source = x->target = x->bus = x->serial = NULL;
+        }
+        dst->n_disks = s->n_disks;
     }
-    for (int i = 0; i < s->n_ifaces; i++) {
-        struct dom_iface *x = &dst->ifaces[i];
-        x->type = x->source = x->model = x->target = NULL;
+    if (s->n_ifaces) {
+        dst->ifaces = malloc((size_t)s->n_ifaces * sizeof(*dst->ifaces));
+        if (!dst->ifaces)
+            goto oom;
+        memcpy(dst->ifaces, s->ifaces, (size_t)s->n_ifaces * sizeof(*dst->ifaces));
+        for (int i = 0; i < s->n_ifaces; i++) {
+            struct dom_iface *x = &dst->ifaces[i];
+            x->type = x->source = x->model = x->target = NULL;
+        }
+        dst->n_ifaces = s->n_ifaces;
     }
     DUP(type); DUP(name); DUP(title); DUP(description); DUP(metadata);
     DUP(arch); DUP(machine); DUP(kernel); DUP(initrd); DUP(cmdline);
@@ -303,6 +322,30 @@ struct dom_def *dom_def_copy(const struct dom_def *s)
 oom:
     dom_def_free(d);
     return NULL;
+}
+
+struct dom_disk *dom_def_add_disk(struct dom_def *def)
+{
+    if (def->n_disks >= DOM_MAX_DISKS)
+        return NULL;
+    struct dom_disk *v = realloc(def->disks, (size_t)(def->n_disks + 1) * sizeof(*v));
+    if (!v)
+        return NULL;
+    def->disks = v;
+    memset(&v[def->n_disks], 0, sizeof(*v));
+    return &v[def->n_disks++];
+}
+
+struct dom_iface *dom_def_add_iface(struct dom_def *def)
+{
+    if (def->n_ifaces >= DOM_MAX_IFACES)
+        return NULL;
+    struct dom_iface *v = realloc(def->ifaces, (size_t)(def->n_ifaces + 1) * sizeof(*v));
+    if (!v)
+        return NULL;
+    def->ifaces = v;
+    memset(&v[def->n_ifaces], 0, sizeof(*v));
+    return &v[def->n_ifaces++];
 }
 
 /* ---- UUID / MAC ------------------------------------------------------------- */

@@ -592,8 +592,11 @@ static int m_attach_if(struct rpc_call *call, struct json_object *params, struct
     struct dom_def *next = dom_def_copy(dom->def);
     if (!next)
         return rpc_fail(call, VK_RPC_E_INTERNAL, "out of memory");
-    struct dom_iface *f = &next->ifaces[next->n_ifaces++];
-    memset(f, 0, sizeof(*f));
+    struct dom_iface *f = dom_def_add_iface(next);
+    if (!f) {
+        dom_def_free(next);
+        return rpc_fail(call, VK_RPC_E_INVALID, "too many interfaces");
+    }
     f->type = strdup(type);
     f->source = strdup(source);
     f->model = strdup("virtio");

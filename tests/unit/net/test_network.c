@@ -170,6 +170,33 @@ int main(void)
     tap_is_int(net_network_adopt(d, &o, &ad, &e), 0, "adopt of a stopped network: not running");
     net_def_free(d);
 
+    /* Dual stack, route mode: both addresses on the bridge, DHCPv4 and
+     * DHCPv6 ranges in dnsmasq, IPv6 forwarding on. */
+    d = parse("<network><name>six</name><forward mode='route'/><bridge name='virbr6' stp='off'/>"
+              "<ip address='10.66.0.1' prefix='24'><dhcp><range start='10.66.0.10' end='10.66.0.20'/>"
+              "</dhcp></ip><ip family='ipv6' address='fd66::1' prefix='64'><dhcp>"
+              "<range start='fd66::100' end='fd66::1ff'/></dhcp></ip></network>");
+    tap_ok(d != NULL, "dual-stack network parses");
+    if (d) {
+        tap_is_int(net_network_start(d, &o, &st, &e), 0, "dual-stack network starts (%s)", e.msg);
+        net_addr_parse("fd66::1", &a);
+        tap_ok(net_addr_overlaps(AF_INET6, a.b, 128, who, NULL) == 1 && !strcmp(who, "virbr6"),
+               "fd66::1 is on virbr6");
+        tap_is_int(sysfs_int("/proc/sys/net/ipv6/conf/all/forwarding"), 1, "IPv6 forwarding on");
+        char conf[600], *text = NULL;
+        size_t len;
+        snprintf(conf, sizeof(conf), "%s/six.conf", state);
+        tap_ok(vk_read_file(conf, &text, &len, NULL) == 0 &&
+               strstr(text, "dhcp-range=fd66::100,fd66::1ff,64") &&
+               strstr(text, "dhcp-range=10.66.0.10,10.66.0.20,255.255.255.0"),
+               "dnsmasq serves both ranges");
+        free(text);
+        tap_ok(net_dnsmasq_is_ours(st.dnsmasq_pid, state, "six"), "dnsmasq runs");
+        tap_is_int(net_network_stop(d, &o, &st, &e), 0, "dual-stack network stops");
+        tap_ok(net_link_get("virbr6", &l, NULL) == -ENODEV, "virbr6 gone");
+        net_def_free(d);
+    }
+
     char cmd[700];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", state);
     if (system(cmd) != 0)

@@ -290,3 +290,67 @@ null_idt: .word 0
           .long 0
 msg_boot: .asciz "boot "
 """
+
+
+# Prints CPUID facts as "max=<leaf 0 EAX> l1c=<leaf 1 ECX> l1b=<leaf 1 EBX>
+# l7b=<leaf 7 EBX>" in hex, then exits with v = 0.
+CPUID = COMMON + r"""
+_start:
+    mov $stack_top, %esp
+    xor %eax, %eax
+    cpuid
+    mov %eax, %edi
+    mov $msg_max, %eax
+    call puts
+    mov %edi, %eax
+    call puthex
+    mov $1, %eax
+    cpuid
+    mov %ebx, %esi
+    mov %ecx, %ebp
+    mov $msg_l1c, %eax
+    call puts
+    mov %ebp, %eax
+    call puthex
+    mov $msg_l1b, %eax
+    call puts
+    mov %esi, %eax
+    call puthex
+    xor %ebx, %ebx
+    cmp $7, %edi
+    jb 1f
+    mov $7, %eax
+    xor %ecx, %ecx
+    cpuid
+1:  mov $msg_l7b, %eax
+    call puts
+    mov %ebx, %eax
+    call puthex
+    mov $'\n', %al
+    call putc
+    xor %eax, %eax
+    call exit
+puthex:                     # %eax as 8 hex digits
+    push %ecx
+    push %ebx
+    mov %eax, %ebx
+    mov $8, %ecx
+2:  rol $4, %ebx
+    mov %bl, %al
+    and $0xf, %al
+    add $'0', %al
+    cmp $'9', %al
+    jbe 3f
+    add $7, %al
+3:  call putc
+    dec %ecx
+    jnz 2b
+    pop %ebx
+    pop %ecx
+    ret
+.section .rodata
+msg_max: .asciz "max="
+msg_l1c: .asciz " l1c="
+msg_l1b: .asciz " l1b="
+msg_l7b: .asciz " l7b="
+"""

@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <string.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "netdef.h"
 #include "network.h"
@@ -243,6 +245,42 @@ int main(void)
     free(buf);
     tap_ok(unexplained == 0, "3000 mangled documents: %u parsed, %u refused with a message",
            parsed, refused);
+
+    /* Lease files (dnsmasq's format; treated as untrusted input). */
+    char dir[] = "/tmp/vk-test-leases-XXXXXX";
+    if (mkdtemp(dir)) {
+        struct net_def *ld = NULL;
+        tap_is_int(parse(example, &ld, &e), 0, "example parses again");
+        char path[128], body[1024];
+        snprintf(path, sizeof(path), "%s/default.leases", dir);
+        long long future = (long long)time(NULL) + 3600;
+        int bl = snprintf(body, sizeof(body),
+            "%lld 52:54:00:11:22:33 192.168.120.150 vm1 01:52:54:00:11:22:33\n"
+            "0 52:54:00:11:22:34 192.168.120.151 * *\n"
+            "1000 52:54:00:11:22:35 192.168.120.152 old *\n"
+            "duid 00:01:00:01:2c:aa:bb:cc:dd:ee:ff:00:11\n"
+            "%lld 12345 fd00:120::50 six 00:01:00:01\n"
+            "garbage line\n%lld zz:zz 192.168.120.9 x y\n"
+            "%lld 52:54:00:11:22:36 not-an-ip x y\n\n\x01\xff\n",
+            future, future, future, future);
+        struct net_lease *v = NULL;
+        size_t cnt = 0;
+        if (ld && vk_write_file_atomic(path, body, (size_t)bl, 0644, NULL) == 0 &&
+            net_leases_read(ld, dir, &v, &cnt, &e) == 0) {
+            tap_is_int(cnt, 4, "current leases read, expired and broken lines skipped");
+            tap_ok(cnt >= 2 && v[0].has_mac && v[0].prefix == 24 && !strcmp(v[0].hostname, "vm1") &&
+                   !strcmp(v[0].clientid, "01:52:54:00:11:22:33"), "first lease fields");
+            tap_ok(cnt >= 2 && v[1].expiry == 0 && !v[1].hostname[0], "infinite lease, no hostname");
+            tap_ok(cnt >= 3 && v[2].ip.family == AF_INET6 && !v[2].has_mac && v[2].prefix == 64,
+                   "IPv6 lease (no MAC)");
+        } else {
+            tap_ok(0, "reading leases: %s", e.msg);
+        }
+        free(v);
+        net_def_free(ld);
+        unlink(path);
+        rmdir(dir);
+    }
 
     char tn[64];
     net_nft_table_name("my-net.1", tn, sizeof(tn));

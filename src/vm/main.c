@@ -42,7 +42,8 @@ static void usage(FILE *out)
 "  --version, --help\n"
 "\n"
 "QEMU spellings -kernel -initrd -append -m -smp -serial -device -no-reboot\n"
-"-accel -cpu -bios are accepted too.\n"
+"-accel -cpu -bios -enable-kvm -machine accel=X are accepted too; -nographic,\n"
+"-nodefaults and -display are ignored.\n"
 "Exit status: the guest's (isa-debug-exit: (v << 1) | 1), 0 on power-off,\n"
 "1 on errors, 2 on usage errors.\n", MACHINE_MAX_VCPUS, devs);
 }
@@ -50,7 +51,8 @@ static void usage(FILE *out)
 enum {
     OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_MEMORY, OPT_SMP, OPT_CPU,
     OPT_ACCEL, OPT_SERIAL, OPT_DEVICE, OPT_CONTROL, OPT_NO_REBOOT, OPT_HUGEPAGES, OPT_HELP,
-    OPT_VERSION, OPT_DISK, OPT_NET, OPT_QUIET, OPT_DEBUG,
+    OPT_VERSION, OPT_DISK, OPT_NET, OPT_QUIET, OPT_DEBUG, OPT_ENABLE_KVM, OPT_MACHINE,
+    OPT_IGNORED, OPT_IGNORED_ARG,
 };
 
 static const struct option options[] = {
@@ -76,6 +78,12 @@ static const struct option options[] = {
     { "help", no_argument, NULL, OPT_HELP },
     { "h", no_argument, NULL, OPT_HELP },
     { "version", no_argument, NULL, OPT_VERSION },
+    /* QEMU spellings that mean nothing more here */
+    { "enable-kvm", no_argument, NULL, OPT_ENABLE_KVM },
+    { "machine", required_argument, NULL, OPT_MACHINE },
+    { "nographic", no_argument, NULL, OPT_IGNORED },
+    { "nodefaults", no_argument, NULL, OPT_IGNORED },
+    { "display", required_argument, NULL, OPT_IGNORED_ARG },
     { NULL, 0, NULL, 0 },
 };
 
@@ -183,6 +191,24 @@ int vm_main(int argc, char **argv)
             if (!push(&cfg.nets, &cfg.nr_nets, optarg))
                 return 1;
             break;
+        case OPT_ENABLE_KVM: cfg.accel = "kvm"; break;
+        case OPT_MACHINE: {
+            /* "-machine [type,]accel=kvm|tcg[:...],...": only accel matters */
+            struct vk_kvlist kv = { 0 };
+            if (vk_kv_parse(optarg, "type", &kv, NULL) < 0)
+                return usage_error("-machine '%s': bad option list", optarg);
+            const char *a = vk_kv_get(&kv, "accel");
+            if (a) {
+                static char accel[16];
+                snprintf(accel, sizeof(accel), "%.*s", (int)strcspn(a, ":"), a);
+                cfg.accel = accel;
+            }
+            vk_kv_free(&kv);
+            if (strcmp(cfg.accel, "kvm") && strcmp(cfg.accel, "tcg") && strcmp(cfg.accel, "auto"))
+                return usage_error("-machine accel='%s': want kvm, tcg or auto", cfg.accel);
+            break;
+        }
+        case OPT_IGNORED: case OPT_IGNORED_ARG: break;
         case OPT_CONTROL: cfg.control = optarg; break;
         case OPT_NO_REBOOT: cfg.no_reboot = true; break;
         case OPT_HUGEPAGES: cfg.hugepages = true; break;

@@ -182,3 +182,12 @@ def test_firmware_errors(vm, tmp_path):
     assert r.returncode == 1 and "multiple of 64 KiB" in r.stderr
     r = run([vm, "--accel", "kvm", "--firmware", str(tmp_path / "none.bin"), "--serial", "null"])
     assert r.returncode == 1 and "--firmware" in r.stderr
+
+
+@needs_kvm
+def test_qemu_machine_and_ignored_options(vm, mbinfo):
+    r = run([vm, "-machine", "pc,accel=kvm", "-nodefaults", "-nographic", "-display", "none",
+             "-kernel", mbinfo, "-serial", "stdio", "-device", "isa-debug-exit"], timeout=60)
+    assert r.returncode == 85, r.stderr
+    r = run([vm, "-machine", "accel=xen", "-kernel", mbinfo])
+    assert r.returncode == 2 and "xen" in r.stderr

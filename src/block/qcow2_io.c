@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -141,6 +142,13 @@ static uint64_t full_bitmap(struct qcow2_state *s)
     return s->extl2 ? 0xffffffffull : 0;
 }
 
+static bool is_zero(const uint8_t *p, size_t len)
+{
+    if (!len)
+        return true;
+    return p[0] == 0 && !memcmp(p, p + 1, len - 1);
+}
+
 void qcow2_wait_inflight(struct qcow2_state *s, uint64_t start, uint64_t end)
 {
     for (;;) {
@@ -212,7 +220,21 @@ int qcow2_cow_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf, uin
         pthread_mutex_unlock(&s->lock);
         unlocked = true;
     }
-    if (r == 0) {
+    /* Zero COW regions need no writing when the file reads zeroes there
+     * already (new clusters past EOF) or can be zeroed cheaply. */
+    bool skip_cow = false;
+    if (r == 0 && s->b->align <= 1 && (head || tail) && is_zero(hb, head) && is_zero(tb, tail)) {
+        struct stat st;
+        if (fstat(s->b->fd, &st) == 0 && host >= (uint64_t)st.st_size)
+            skip_cow = true;
+        else if (fallocate(s->b->fd, FALLOC_FL_ZERO_RANGE, (off_t)host, (off_t)(n * cs)) == 0)
+            skip_cow = true;
+    }
+    if (r == 0 && skip_cow) {
+        r = vk_pwrite_full(s->b->fd, buf, len, (off_t)(host + head));
+        if (r < 0)
+            vk_err_errno(err, r, "qcow2: writing data at 0x%llx", (unsigned long long)host);
+    } else if (r == 0) {
         if (s->b->align > 1) {
             whole = blk_alloc_aligned(n * cs);
             if (!whole) {

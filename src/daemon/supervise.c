@@ -613,6 +613,12 @@ static void adopt_one(struct vkd *d, const char *name)
         d->next_domain_id = id + 1;
     dom->state = !strcmp(state, "paused") ? DOM_PAUSED : DOM_RUNNING;
     dom->reason = dom->state == DOM_PAUSED ? "user" : "booted";
+    /* keep the reason the previous daemon recorded (reasons are static words) */
+    static const char *const reasons[] = { "booted", "unpaused", "user", "unknown" };
+    const char *was = json_object_object_get_ex(st, "reason", &v) ? json_object_get_string(v) : "";
+    for (size_t i = 0; was && i < VK_ARRAY_SIZE(reasons); i++)
+        if (!strcmp(was, reasons[i]))
+            dom->reason = reasons[i];
     int pidfd = vkd_watch_pid(d, pid, vm_exited, dom);
     if (pidfd < 0) {
         vk_warn("domain %s: pidfd_open(%d): %s", name, (int)pid, strerror(-pidfd));

@@ -397,6 +397,8 @@ def test_daemon_restart_adopts_running_vms(daemon):
     daemon.define(domain_xml("keep"))
     daemon.define(domain_xml("pause"))
     daemon.ok("start", "keep")
+    daemon.ok("suspend", "keep")
+    daemon.ok("resume", "keep")
     daemon.ok("start", "pause")
     daemon.ok("suspend", "pause")
     pids = {n: json.loads(daemon.ok("dominfo", n, "--json"))["pid"] for n in ("keep", "pause")}
@@ -404,7 +406,7 @@ def test_daemon_restart_adopts_running_vms(daemon):
     for pid in pids.values():
         os.kill(pid, 0)             # the VMs outlive the daemon
     daemon.start()
-    assert daemon.state("keep") == "running (booted)"
+    assert daemon.state("keep") == "running (unpaused)"
     assert daemon.state("pause") == "paused (user)"
     info = json.loads(daemon.ok("dominfo", "keep", "--json"))
     assert info["pid"] == pids["keep"] and info["id"] == 1

@@ -6,7 +6,9 @@
  * 244 us of each second, as the chip does, since guests poll it. The NVRAM
  * holds the memory size fields SeaBIOS and older guests read (0x15-0x18,
  * 0x30-0x31, 0x34-0x35, 0x5b-0x5d) and the CPU count (0x5f).
- * Interrupts (periodic, alarm, update) are not generated.
+ * Status C reports the update-ended, alarm and periodic flags as a poller
+ * sees them (computed when C is read: an update happened if the guest
+ * second changed since the last read); the IRQ line itself is not driven.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,6 +32,8 @@ struct mc146818 {
     uint8_t index;
     uint8_t nvram[128];
     int64_t offset;           /* guest time - host time, seconds */
+    int64_t last_c_sec;       /* guest second at the last status C read */
+    int64_t last_c_ns;        /* host time of the last status C read */
 };
 
 static uint8_t to_reg(const struct mc146818 *r, int v)
@@ -83,9 +87,36 @@ uint8_t mc146818_read_reg(struct mc146818 *r, uint8_t idx)
         return (r->nvram[REG_A] & 0x7f) |
                ((nsec >= 1000000000L - 244000 && !(r->nvram[REG_B] & B_SET)) ? 0x80 : 0);
     case REG_C: {
-        uint8_t v = r->nvram[REG_C];
-        r->nvram[REG_C] = 0;       /* read clears the flags */
-        return v;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now_sec = ts.tv_sec + r->offset;
+        int64_t now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        uint8_t v = 0;
+        if (r->last_c_sec && now_sec != r->last_c_sec && !(r->nvram[REG_B] & B_SET)) {
+            v |= 0x10;                                     /* UF: an update ended */
+            guest_tm(r, &tm, NULL);
+            /* AF: the alarm matches (0xc0-0xff in a field is "don't care") */
+            uint8_t want[3] = { r->nvram[1], r->nvram[3], r->nvram[5] };
+            uint8_t have[3] = { to_reg(r, tm.tm_sec), to_reg(r, tm.tm_min),
+                                read_hours(r, tm.tm_hour) };
+            bool match = true;
+            for (int i = 0; i < 3; i++)
+                match &= (want[i] & 0xc0) == 0xc0 || want[i] == have[i];
+            if (match)
+                v |= 0x20;
+        }
+        unsigned rate = r->nvram[REG_A] & 0x0f;   /* period 2^(rate-1) / 32768 s */
+        if (rate && r->last_c_ns) {
+            int64_t period = rate <= 2 ? (1LL << (rate + 6)) * 1000000000 / 32768
+                                       : (1LL << (rate - 1)) * 1000000000 / 32768;
+            if (now_ns - r->last_c_ns >= period)
+                v |= 0x40;                                 /* PF */
+        }
+        if (v & r->nvram[REG_B] & 0x70)
+            v |= 0x80;                                     /* IRQF: an enabled one */
+        r->last_c_sec = now_sec;
+        r->last_c_ns = now_ns;
+        return v;                  /* read clears the flags */
     }
     case REG_D: return 0x80;       /* valid RAM and time */
     default: return r->nvram[idx];

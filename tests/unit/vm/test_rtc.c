@@ -50,6 +50,18 @@ int main(void)
     mc146818_write_reg(r, 0x09, 0x42);
     tap_is_int(mc146818_read_reg(r, 0x09), 0x42, "year write reads back");
 
+    /* status C: update-ended flag once the second changed (wait by polling
+     * the clock itself, bounded by count) */
+    mc146818_read_reg(r, 0x0c);
+    mc146818_write_reg(r, 0x0b, 0x12);   /* UIE, 24h, BCD */
+    uint8_t s0 = mc146818_read_reg(r, 0x00), c = 0;
+    for (long i = 0; i < 400000000L && mc146818_read_reg(r, 0x00) == s0; i++)
+        ;
+    c = mc146818_read_reg(r, 0x0c);
+    tap_is_int(c & 0x90, 0x90, "status C: UF and IRQF after a second boundary (0x%02x)", c);
+    tap_is_int(mc146818_read_reg(r, 0x0c) & 0x10, 0, "reading C cleared UF");
+    mc146818_write_reg(r, 0x0b, 0x02);
+
     mc146818_write_reg(r, 0x40, 0x5a);
     tap_is_int(mc146818_read_reg(r, 0x40), 0x5a, "NVRAM byte stores");
     mc146818_write_reg(r, 0x0d, 0);

@@ -734,6 +734,43 @@ def test_edit_revalidates(daemon):
     assert daemon.config_snapshot() == before
 
 
+EVD_UUID = "0e0e0e0e-1111-4222-8333-444455556666"
+
+
+def test_event_command(daemon):
+    daemon.define(domain_xml("evd", uuid=EVD_UUID))
+    p = subprocess.Popen([binary("virtkit"), "-c", "virtkit:///system", "event", "--all", "--loop",
+                          "--timeout", "30"], env=daemon.env, stdout=subprocess.PIPE)
+    try:
+        # wait until the client is subscribed: re-defining emits "Defined Updated"
+        seen = b""
+        for _ in range(100):
+            daemon.define(domain_xml("evd", uuid=EVD_UUID))
+            seen += read_until(p, b"Defined Updated", timeout=0.2)
+            if b"Defined Updated" in seen:
+                break
+        assert b"event 'lifecycle' for domain 'evd': Defined Updated" in seen
+        daemon.ok("start", "evd")
+        daemon.ok("suspend", "evd")
+        daemon.ok("resume", "evd")
+        daemon.ok("destroy", "evd")
+        daemon.ok("undefine", "evd")
+        out = read_until(p, b"Undefined Removed").decode()
+    finally:
+        p.kill()
+        p.wait()
+    lines = [x for x in out.splitlines() if "Defined Updated" not in x and x]
+    assert lines == [
+        "event 'lifecycle' for domain 'evd': Started Booted",
+        "event 'lifecycle' for domain 'evd': Suspended Paused",
+        "event 'lifecycle' for domain 'evd': Resumed Unpaused",
+        "event 'lifecycle' for domain 'evd': Stopped Destroyed",
+        "event 'lifecycle' for domain 'evd': Undefined Removed",
+    ]
+    r = daemon.virtkit("event", "--all", "--timeout", "1")
+    assert r.returncode == 0 and r.stdout == "event loop timed out\nevents received: 0\n\n"
+
+
 def test_host_commands(daemon):
     assert daemon.ok("uri") == "virtkit:///system\n\n"
     assert daemon.ok("hostname").strip() == socket.gethostname()

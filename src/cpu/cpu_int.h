@@ -160,7 +160,7 @@ enum cc_op {
  * 1 = user). A tag is the linear page address | tlb_epoch when that kind of access
  * is allowed at that privilege without a walk; `host` (if non-NULL) is the
  * host address of the page. */
-#define TLB_BITS 8
+#define TLB_BITS 10
 #define TLB_SIZE (1u << TLB_BITS)
 struct cpu_tlb_entry {
     uint64_t tag_r, tag_w, tag_x;
@@ -465,6 +465,9 @@ struct cpu_block *cpu_block_get(struct cpu_x86 *cpu, uint64_t lin);
 uint64_t cpu_shared_code_epoch(struct cpu_x86_shared *sh);
 _Atomic uint64_t *cpu_shared_code_epoch_ptr(struct cpu_x86_shared *sh);
 bool cpu_decode_ends_block(const struct cpu_insn *in);
+/* fast.c: swap in a specialised handler for frequent forms. */
+void cpu_specialise(struct cpu_x86 *cpu, struct cpu_insn *in);
+extern bool cpu_fast_disable;   /* tests: compare with generic handlers */
 
 /* ---- instruction family handlers (one file each) ------------------------- */
 

@@ -370,6 +370,8 @@ void cpu_decode(struct cpu_x86 *cpu, uint64_t lin, struct cpu_insn *in)
         if (!ok)
             in->fn = op_ud;
     }
+    if (in->fn != op_ud)
+        cpu_specialise(cpu, in);
 }
 
 bool cpu_decode_ends_block(const struct cpu_insn *in)

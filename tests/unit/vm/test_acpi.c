@@ -208,6 +208,9 @@ static void test_tables(unsigned ncpus)
         iasl_check("FACP", fadt);
         iasl_check("APIC", madt);
         iasl_check("MCFG", mcfg);
+        iasl_check("RSDT", rsdt);
+        iasl_check("XSDT", xsdt);
+        iasl_check("FACS", facs);
     } else {
         tap_ok(1, "# SKIP iasl not installed (acpica-tools)");
     }

@@ -85,7 +85,7 @@ static int autostart_session(const char *sock, struct vk_err *err)
             dup2(nul, 0);
             dup2(nul, 1);
         }
-        execlp(exe, exe, "--session", "--daemon", (char *)NULL);
+        execlp(exe, exe, "--session", "--daemon", "--timeout", "120", (char *)NULL);
         _exit(127);
     }
     int status = 0;

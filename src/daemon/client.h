@@ -10,7 +10,7 @@
  * everybody else. Paths honour $VIRTKIT_ROOT (see paths.h).
  * readonly = use the read-only socket (system) / ask for read-only access.
  * A session URI whose socket does not answer auto-starts `virtkitd
- * --session --daemon` ($VIRTKIT_DAEMON, else beside the running binary,
+ * --session --daemon --timeout 120` ($VIRTKIT_DAEMON, else beside the running binary,
  * else from PATH) and waits for it.
  */
 #ifndef VK_DAEMON_CLIENT_H

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "dispatch.h"
+#include "domain.h"
 
 #define MAX_OUT_QUEUE (1u << 20)
 
@@ -583,6 +584,25 @@ static void signal_ready(struct vkd *d, int fd, uint32_t events, void *opaque)
     }
 }
 
+/* --timeout: a session daemon started on demand exits when it has had no
+ * clients and no running domains for that long (as libvirt's does). */
+static int idle_timeout_s, idle_s;
+
+static void idle_tick(struct vkd *d, void *opaque)
+{
+    bool busy = d->conns != NULL;
+    for (struct domain *x = d->domains; x && !busy; x = x->next)
+        busy = dom_is_active(x);
+    idle_s = busy ? 0 : idle_s + 1;
+    if (idle_s >= idle_timeout_s) {
+        vk_info("idle for %d s: exiting", idle_s);
+        d->quit = true;
+        return;
+    }
+    if (vkd_timer(d, 1000, idle_tick, NULL) < 0)
+        vk_warn("idle timer failed; --timeout disabled");
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -594,6 +614,7 @@ static void usage(FILE *out)
         "  --session      per-user instance (default for other users), XDG directories\n"
         "  --root DIR     prefix every path with DIR (also $VIRTKIT_ROOT)\n"
         "  --daemon       detach once the sockets listen; log to LOGDIR/virtkitd.log\n"
+        "  --timeout SECS exit after SECS without clients and running domains\n"
         "  --verbose      debug logging\n"
         "  --version      print the version\n");
 }
@@ -606,6 +627,7 @@ int main(int argc, char **argv)
         { "root", required_argument, NULL, 'r' },
         { "daemon", no_argument, NULL, 'd' },
         { "verbose", no_argument, NULL, 'v' },
+        { "timeout", required_argument, NULL, 't' },
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { 0 },
@@ -615,13 +637,19 @@ int main(int argc, char **argv)
     bool daemonize = false;
     int o;
     vk_log_set_prefix("virtkitd");
-    while ((o = getopt_long(argc, argv, "r:dvVh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "r:dvVht:", opts, NULL)) != -1) {
         switch (o) {
         case 's': mode = 1; break;
         case 'S': mode = 0; break;
         case 'r': root = optarg; break;
         case 'd': daemonize = true; break;
         case 'v': vk_log_set_level(VK_LOG_DEBUG); break;
+        case 't':
+            if (vk_parse_int(optarg, 1, 1 << 30, &idle_timeout_s) < 0) {
+                fprintf(stderr, "virtkitd: --timeout: '%s' is not a number of seconds\n", optarg);
+                return 2;
+            }
+            break;
         case 'V': printf("virtkitd %s (protocol %d)\n", VK_VERSION, VK_RPC_PROTOCOL); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -722,6 +750,8 @@ int main(int argc, char **argv)
         if (rpc_areas[a] && rpc_areas[a]->autostart)
             rpc_areas[a]->autostart(&d);
 
+    if (idle_timeout_s && vkd_timer(&d, 1000, idle_tick, NULL) < 0)
+        vk_warn("idle timer failed; --timeout disabled");
     while (!d.quit) {
         struct epoll_event evs[64];
         int n = epoll_wait(d.epfd, evs, 64, -1);

@@ -659,6 +659,29 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* --daemon: fork first (epoll and signalfd must belong to the process
+     * that uses them); the parent exits once the child reports that its
+     * sockets listen, with the child's status. */
+    int ready_pipe[2] = { -1, -1 };
+    if (daemonize) {
+        if (pipe2(ready_pipe, O_CLOEXEC) < 0) {
+            fprintf(stderr, "virtkitd: pipe: %s\n", strerror(errno));
+            return 1;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            fprintf(stderr, "virtkitd: fork: %s\n", strerror(errno));
+            return 1;
+        }
+        if (pid > 0) {
+            close(ready_pipe[1]);
+            char ok = 0;
+            ssize_t n = read(ready_pipe[0], &ok, 1);
+            _exit(n == 1 && ok == 1 ? 0 : 1);
+        }
+        close(ready_pipe[0]);
+        setsid();
+    }
     static struct vkd d;
     struct vk_err err = { 0 };
     d.system = mode < 0 ? geteuid() == 0 : mode == 1;
@@ -723,14 +746,6 @@ int main(int argc, char **argv)
         snprintf(logpath, sizeof(logpath), "%s/virtkitd.log", d.paths.log);
         int lfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-        pid_t pid = fork();
-        if (pid < 0) {
-            fprintf(stderr, "virtkitd: fork: %s\n", strerror(errno));
-            return 1;
-        }
-        if (pid > 0)
-            _exit(0);
-        setsid();
         if (nul >= 0)
             dup2(nul, 0);
         if (lfd >= 0) {
@@ -746,6 +761,12 @@ int main(int argc, char **argv)
             vk_warn("%s", err.msg);
     }
     vk_info("listening on %s and %s", d.paths.sock_rw, d.paths.sock_ro);
+    if (ready_pipe[1] >= 0) {
+        char ok = 1;
+        if (write(ready_pipe[1], &ok, 1) != 1)
+            vk_warn("could not tell the parent that the daemon is ready");
+        close(ready_pipe[1]);
+    }
     for (size_t a = 0; a < rpc_n_areas; a++)
         if (rpc_areas[a] && rpc_areas[a]->autostart)
             rpc_areas[a]->autostart(&d);

@@ -84,6 +84,8 @@ void machine_pause(struct machine *m)
     atomic_store(&m->attention, true);
     pthread_mutex_unlock(&m->lock);
     kick_all(m);
+    if (vcpu_current)
+        return;   /* waiting for ourselves to park would never end */
     pthread_mutex_lock(&m->lock);
     while (m->pause_requested && m->nr_paused < m->nr_running && !ended(m->state))
         pthread_cond_wait(&m->cond, &m->lock);

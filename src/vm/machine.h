@@ -100,8 +100,9 @@ void machine_set_irq(struct machine *m, unsigned gsi, int level);
 void machine_request(struct machine *m, enum machine_state state, int exit_status);
 
 /* Stop every vCPU at an instruction boundary and wait until they have all
- * parked (QMP `stop`); machine_resume lets them go on (`cont`). Any thread
- * except a vCPU thread. Both are no-ops in the wrong state. */
+ * parked (QMP `stop`); machine_resume lets them go on (`cont`). From a vCPU
+ * thread (a device asking for a pause) machine_pause only requests it and
+ * returns without waiting. Both are no-ops in the wrong state. */
 void machine_pause(struct machine *m);
 void machine_resume(struct machine *m);
 /* Current state (a snapshot; for query-status). */
@@ -178,6 +179,8 @@ extern volatile int machine_signal_received;
 /* Run one vCPU until the machine leaves the running/paused states
  * (vcpu_loop.c; the thread body machine_run starts). */
 void *vcpu_thread(void *arg);
+/* The vCPU the calling thread runs, or NULL on other threads. */
+extern __thread struct vcpu *vcpu_current;
 /* Print the vCPU's registers at error level (after a fatal exit). */
 void vcpu_dump_regs(struct vcpu *v);
 

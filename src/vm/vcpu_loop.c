@@ -118,9 +118,12 @@ static bool check_state(struct vcpu *v)
     return go_on;
 }
 
+__thread struct vcpu *vcpu_current;
+
 void *vcpu_thread(void *arg)
 {
     struct vcpu *v = arg;
+    vcpu_current = v;
     struct machine *m = v->m;
     struct vk_exit exit;
     memset(&exit, 0, sizeof(exit));

@@ -61,6 +61,7 @@ uint32_t cpu_arith_flags(struct cpu_x86 *cpu)
 void cpu_set_arith_flags(struct cpu_x86 *cpu, uint32_t flags)
 {
     cpu->cc_op = CC_EFLAGS;
+    cpu->cc_size = 8;
     cpu->cc_res = flags & F_ARITH;
 }
 

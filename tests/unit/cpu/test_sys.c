@@ -228,6 +228,9 @@ static void test_syscall(void)
     cpu_x86_get_regs(m.cpu, &r);
     struct cpu_x86_sregs s;
     cpu_x86_get_sregs(m.cpu, &s);
+    tap_is_int(ex.reason, CPU_X86_STOP_ERROR, "stopped by the trapped exception");
+    if (ex.reason == CPU_X86_STOP_ERROR)
+        printf("# %s\n", ex.msg);
     tap_is_int(m.cpu->trapped_vector, EXC_UD, "back in user code after SYSRET");
     tap_is_int(r.rax, 7, "kernel side ran");
     tap_is_int(r.rip, CODE + 2, "SYSRET returned to RCX");

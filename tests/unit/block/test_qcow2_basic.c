@@ -167,6 +167,79 @@ static void read_qemu_images(void)
     free(data);
 }
 
+/* External data file (read) and the bitmaps extension (kept on rewrite). */
+static void qemu_features(void)
+{
+    if (!bt_have_qemu_img() || access("/usr/bin/qemu-io", X_OK) != 0)
+        return;
+    const char *p = bt_path("df.qcow2"), *d = bt_path("df.raw");
+    int r = bt_sh(true, "qemu-img create -q -f qcow2 -o data_file='%s',data_file_raw=on '%s' 4M && "
+                  "qemu-io -c 'write -P 0x5a 65536 1M' '%s'", d, p, p);
+    tap_is_int(r, 0, "data file: qemu made it");
+    struct blk *b;
+    struct vk_err e = { 0 };
+    r = blk_open(p, NULL, 0, NULL, &b, &e);
+    tap_is_int(r, 0, "data file: opens (%s)", r < 0 ? e.msg : "ok");
+    if (r == 0) {
+        uint8_t *want = calloc(1, 4 << 20);
+        memset(want + 65536, 0x5a, 1 << 20);
+        tap_ok(bt_verify(b, want, 4 << 20), "data file: content");
+        struct blk_info in;
+        blk_get_info(b, &in, &e);
+        tap_ok(in.qcow2.data_file && in.qcow2.data_file_raw, "data file: info");
+        blk_info_free(&in);
+        free(want);
+        blk_close(b);
+    }
+    p = bt_path("bm.qcow2");
+    r = bt_sh(true, "qemu-img create -q -f qcow2 '%s' 4M && qemu-img bitmap --add '%s' bm0", p, p);
+    tap_is_int(r, 0, "bitmaps: qemu made one");
+    r = blk_open(p, NULL, BLK_O_RDWR, NULL, &b, &e);
+    if (r == 0) {
+        uint8_t buf[4096];
+        bt_fill(buf, sizeof(buf), 5);
+        blk_pwrite(b, 0, buf, sizeof(buf), &e);
+        /* forces a header rewrite */
+        tap_is_int(blk_change_backing_file(b, NULL, NULL, &e), 0, "bitmaps: header rewritten");
+        struct blk_info in;
+        blk_get_info(b, &in, &e);
+        tap_ok(in.qcow2.has_bitmaps, "bitmaps: extension seen");
+        blk_info_free(&in);
+        blk_close(b);
+    }
+    tap_is_int(bt_sh(false, "qemu-img info '%s' | grep -q bm0", p), 0, "bitmaps: qemu still sees bm0");
+    tap_is_int(bt_qemu_check(p), 0, "bitmaps: qemu-img check clean");
+    struct blk_check_result res;
+    if (blk_open(p, NULL, 0, NULL, &b, &e) == 0) {
+        blk_check(b, 0, &res, &e);
+        tap_ok(res.leaks == 0 && res.corruptions == 0, "bitmaps: our check counts bitmap clusters");
+        blk_close(b);
+    }
+}
+
+static void odirect_test(void)
+{
+    const char *p = bt_path("direct.qcow2");
+    struct vk_err e = { 0 };
+    struct blk_create_opts o = { .cluster_size = 4096 };
+    if (blk_create(p, "qcow2", SIZE, &o, &e) < 0)
+        return;
+    struct blk *b;
+    if (blk_open(p, NULL, BLK_O_RDWR | BLK_O_DIRECT, NULL, &b, &e) < 0) {
+        tap_ok(1, "# SKIP O_DIRECT unsupported here: %s", e.msg);
+        return;
+    }
+    memset(ref, 0, SIZE);
+    do_ops(b);
+    tap_ok(bt_verify(b, ref, SIZE), "O_DIRECT qcow2: content");
+    blk_close(b);
+    if (bt_have_qemu_img()) {
+        bt_write_file(bt_path("ref.raw"), ref, SIZE);
+        tap_is_int(bt_qemu_check(p), 0, "O_DIRECT qcow2: qemu-img check clean");
+        tap_is_int(bt_qemu_compare(p, bt_path("ref.raw")), 0, "O_DIRECT qcow2: qemu-img compare");
+    }
+}
+
 static void info_test(void)
 {
     const char *p = bt_path("info.qcow2");
@@ -208,6 +281,8 @@ int main(void)
     prealloc_test();
     read_qemu_images();
     info_test();
+    qemu_features();
+    odirect_test();
     free(ref);
     return tap_done();
 }

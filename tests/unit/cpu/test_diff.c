@@ -562,6 +562,8 @@ static int run_emu(struct tenv *env, struct cpu_x86 *cpu, const struct tcase *c,
         return 0;
     if (ex.reason == CPU_X86_STOP_ERROR)
         return cpu->trapped_vector == EXC_DE ? SIGFPE : cpu->trapped_vector == EXC_UD ? SIGILL : SIGSEGV;
+    printf("# emulator stopped with reason %d after %llu instructions at %#llx\n", ex.reason,
+           (unsigned long long)ex.insns, (unsigned long long)r.rip);
     return -1;
 }
 

@@ -97,6 +97,18 @@ static void host_files(const struct net_def *d, struct sb *hosts, struct sb *add
     }
 }
 
+/* ",infinite" / ",3600" / "" for dnsmasq's dhcp-range lease time. */
+static const char *lease_str(const struct net_ip *ip, char *buf, size_t len)
+{
+    if (ip->lease_seconds == UINT32_MAX)
+        snprintf(buf, len, ",infinite");
+    else if (ip->lease_seconds)
+        snprintf(buf, len, ",%u", ip->lease_seconds);
+    else
+        buf[0] = 0;
+    return buf;
+}
+
 int net_dnsmasq_write_config(const struct net_def *d, const char *state_dir,
                              struct vk_err *err)
 {
@@ -117,10 +129,13 @@ int net_dnsmasq_write_config(const struct net_def *d, const char *state_dir,
     /* Only answer on this bridge; no /etc/hosts or resolv.conf surprises
      * from the host beyond forwarding. */
     add(&c, "no-hosts\naddn-hosts=%s\n", p_addn);
+    if (d->dns_disabled)
+        add(&c, "port=0\n");             /* <dns enable='no'>: DHCP only */
     if (d->domain[0])
         add(&c, "domain=%s\nlocal=/%s/\nexpand-hosts\n", d->domain, d->domain);
     size_t lease_max = 0;
     bool dhcp = false;
+    char lt[32];
     for (size_t i = 0; i < d->nips; i++) {
         const struct net_ip *ip = &d->ips[i];
         char s[64], e[64];
@@ -135,10 +150,10 @@ int net_dnsmasq_write_config(const struct net_def *d, const char *state_dir,
                 char mask[20];
                 snprintf(mask, sizeof(mask), "%u.%u.%u.%u", pfx >> 24, (pfx >> 16) & 255,
                          (pfx >> 8) & 255, pfx & 255);
-                add(&c, "dhcp-range=%s,%s,%s\n", s, e, mask);
+                add(&c, "dhcp-range=%s,%s,%s%s\n", s, e, mask, lease_str(ip, lt, sizeof(lt)));
                 lease_max += (size_t)(__builtin_bswap32(b) - __builtin_bswap32(a) + 1);
             } else {
-                add(&c, "dhcp-range=%s,%s,%d\n", s, e, ip->prefix);
+                add(&c, "dhcp-range=%s,%s,%d%s\n", s, e, ip->prefix, lease_str(ip, lt, sizeof(lt)));
                 lease_max += 1000;
             }
             dhcp = true;

@@ -306,6 +306,33 @@ static int parse_dhcp_host(struct pctx *c, const xmlNode *h, struct net_dhcp_hos
     return 0;
 }
 
+/* <lease expiry='N' unit='seconds|minutes|hours'/> (libvirt: 0 = infinite,
+ * default unit minutes). Kept as seconds; UINT32_MAX = infinite. */
+static int parse_lease(struct pctx *c, const xmlNode *l, uint32_t *out)
+{
+    static const char *const la[] = { "expiry", "unit", NULL };
+    int r = check_attrs(c, l, la);
+    if (r < 0)
+        return r;
+    char ex[32], unit[16] = "minutes";
+    uint64_t v;
+    if (!attr(l, "expiry", ex, sizeof(ex)) || vk_parse_u64(ex, &v) < 0)
+        return perr(c, "<lease>: expiry must be a number");
+    attr(l, "unit", unit, sizeof(unit));
+    uint64_t mul = !strcmp(unit, "seconds") ? 1 : !strcmp(unit, "minutes") ? 60 :
+                   !strcmp(unit, "hours") ? 3600 : 0;
+    if (!mul)
+        return perr(c, "<lease>: unit must be seconds, minutes or hours, not '%s'", unit);
+    if (v == 0) {
+        *out = UINT32_MAX;
+        return 0;
+    }
+    if (v > 0xffffffffull / mul || v * mul < 120)
+        return perr(c, "<lease>: expiry out of range (at least 2 minutes)");
+    *out = (uint32_t)(v * mul);
+    return 0;
+}
+
 static int parse_ip(struct pctx *c, struct net_ip *ip, const xmlNode *n)
 {
     static const char *const ia[] = { "address", "netmask", "prefix", "family", NULL };
@@ -358,9 +385,14 @@ static int parse_ip(struct pctx *c, struct net_ip *ip, const xmlNode *n)
                     return r;
                 if (ip->has_range)
                     return perr(c, "<range>: only one DHCP range per <ip> is supported");
-                for (const xmlNode *l = g->children; l; l = l->next)
-                    if (l->type == XML_ELEMENT_NODE)
+                for (const xmlNode *l = g->children; l; l = l->next) {
+                    if (l->type != XML_ELEMENT_NODE)
+                        continue;
+                    if (!is(l, "lease"))
                         return unknown_child(c, g, l);
+                    if ((r = parse_lease(c, l, &ip->lease_seconds)) < 0)
+                        return r;
+                }
                 if ((r = parse_addr_attr(c, g, "start", &ip->range_start, true)) < 0 ||
                     (r = parse_addr_attr(c, g, "end", &ip->range_end, true)) < 0)
                     return r;
@@ -387,6 +419,13 @@ static int parse_dns(struct pctx *c, struct net_def *d, const xmlNode *n)
     int r = check_attrs(c, n, da);
     if (r < 0)
         return r;
+    char en[16];
+    if (attr(n, "enable", en, sizeof(en))) {
+        int b = vk_parse_bool(en);
+        if (b < 0)
+            return perr(c, "<dns>: enable must be yes or no, not '%s'", en);
+        d->dns_disabled = !b;
+    }
     for (const xmlNode *h = n->children; h; h = h->next) {
         if (h->type != XML_ELEMENT_NODE)
             continue;
@@ -677,7 +716,14 @@ static void fmt_ip(struct sbuf *b, const struct net_ip *ip)
     if (ip->has_range) {
         net_addr_format(&ip->range_start, s, sizeof(s));
         net_addr_format(&ip->range_end, e, sizeof(e));
-        sb_printf(b, "      <range start='%s' end='%s'/>\n", s, e);
+        if (ip->lease_seconds == UINT32_MAX)
+            sb_printf(b, "      <range start='%s' end='%s'>\n        <lease expiry='0'/>\n"
+                      "      </range>\n", s, e);
+        else if (ip->lease_seconds)
+            sb_printf(b, "      <range start='%s' end='%s'>\n        <lease expiry='%u' unit='seconds'/>\n"
+                      "      </range>\n", s, e, ip->lease_seconds);
+        else
+            sb_printf(b, "      <range start='%s' end='%s'/>\n", s, e);
     }
     for (size_t i = 0; i < ip->nhosts; i++) {
         const struct net_dhcp_host *h = &ip->hosts[i];
@@ -733,8 +779,10 @@ char *net_def_format(const struct net_def *d)
     }
     if (d->domain[0])
         sb_printf(&b, "  <domain name='%s'/>\n", d->domain);
+    if (d->dns_disabled && !d->ndns_hosts)
+        sb_printf(&b, "  <dns enable='no'/>\n");
     if (d->ndns_hosts) {
-        sb_printf(&b, "  <dns>\n");
+        sb_printf(&b, "  <dns%s>\n", d->dns_disabled ? " enable='no'" : "");
         for (size_t i = 0; i < d->ndns_hosts; i++) {
             net_addr_format(&d->dns_hosts[i].ip, a, sizeof(a));
             sb_printf(&b, "    <host ip='%s'>\n", a);

@@ -36,6 +36,7 @@ struct net_ip {
     int prefix;
     bool netmask_form;              /* written as netmask= (kept on format) */
     bool has_range;
+    uint32_t lease_seconds;         /* <range><lease expiry unit/>; 0 = default (1 h) */
     struct net_addr range_start, range_end;
     struct net_dhcp_host *hosts;
     size_t nhosts;
@@ -61,6 +62,7 @@ struct net_def {
     bool has_mac;
     uint8_t mac[6];
     char domain[128];
+    bool dns_disabled;                          /* <dns enable='no'> */
     struct net_dns_host *dns_hosts;
     size_t ndns_hosts;
     struct net_ip *ips;

@@ -246,6 +246,43 @@ int main(void)
     tap_ok(unexplained == 0, "3000 mangled documents: %u parsed, %u refused with a message",
            parsed, refused);
 
+    /* What newer libvirt writes: connections=, <lease> in a range,
+     * <dns enable='no'>; kept on format and passed to dnsmasq. */
+    static const char lv[] =
+        "<network connections='2'><name>lv</name><forward mode='nat'/>"
+        "<bridge name='virbr9' stp='on' delay='0'/><dns enable='no'/>"
+        "<ip address='10.9.9.1' netmask='255.255.255.0'><dhcp>"
+        "<range start='10.9.9.2' end='10.9.9.254'><lease expiry='1' unit='hours'/></range>"
+        "</dhcp></ip></network>";
+    struct net_def *lvd = NULL;
+    tap_is_int(parse(lv, &lvd, &e), 0, "libvirt XML with <lease> and <dns enable='no'> (%s)", e.msg);
+    if (lvd) {
+        tap_is_int(lvd->ips[0].lease_seconds, 3600, "lease 1 hour");
+        char *x = net_def_format(lvd);
+        tap_ok(x && strstr(x, "<lease expiry='3600' unit='seconds'/>") && strstr(x, "<dns enable='no'/>"),
+               "format keeps lease and dns enable");
+        free(x);
+        char cdir[] = "/tmp/vk-test-dnsmasq-XXXXXX", cpath[128], *conf = NULL;
+        size_t clen;
+        if (mkdtemp(cdir)) {
+            snprintf(cpath, sizeof(cpath), "%s/lv.conf", cdir);
+            tap_ok(net_dnsmasq_write_config(lvd, cdir, &e) == 0 &&
+                   vk_read_file(cpath, &conf, &clen, NULL) == 0 &&
+                   strstr(conf, "dhcp-range=10.9.9.2,10.9.9.254,255.255.255.0,3600\n") &&
+                   strstr(conf, "port=0\n") && strstr(conf, "interface=virbr9\n"),
+                   "dnsmasq config: lease time, DNS off, bound to the bridge");
+            free(conf);
+            char rm[160];
+            snprintf(rm, sizeof(rm), "rm -rf %s", cdir);
+            if (system(rm) != 0)
+                printf("# could not remove %s\n", cdir);
+        }
+        net_def_free(lvd);
+    }
+    bad("<range start='192.168.120.100' end='192.168.120.200'/>",
+        "<range start='192.168.120.100' end='192.168.120.200'><lease expiry='1' unit='days'/></range>",
+        "<lease>: unit must be");
+
     /* Lease files (dnsmasq's format; treated as untrusted input). */
     char dir[] = "/tmp/vk-test-leases-XXXXXX";
     if (mkdtemp(dir)) {

@@ -615,6 +615,7 @@ static void usage(FILE *out)
         "  --root DIR     prefix every path with DIR (also $VIRTKIT_ROOT)\n"
         "  --daemon       detach once the sockets listen; log to LOGDIR/virtkitd.log\n"
         "  --timeout SECS exit after SECS without clients and running domains\n"
+        "  --group NAME   the admin group (default virtkit, also $VIRTKIT_GROUP)\n"
         "  --verbose      debug logging\n"
         "  --version      print the version\n");
 }
@@ -628,6 +629,7 @@ int main(int argc, char **argv)
         { "daemon", no_argument, NULL, 'd' },
         { "verbose", no_argument, NULL, 'v' },
         { "timeout", required_argument, NULL, 't' },
+        { "group", required_argument, NULL, 'g' },
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { 0 },
@@ -637,12 +639,14 @@ int main(int argc, char **argv)
     bool daemonize = false;
     int o;
     vk_log_set_prefix("virtkitd");
-    while ((o = getopt_long(argc, argv, "r:dvVht:", opts, NULL)) != -1) {
+    const char *group = getenv("VIRTKIT_GROUP");
+    while ((o = getopt_long(argc, argv, "r:dvVht:g:", opts, NULL)) != -1) {
         switch (o) {
         case 's': mode = 1; break;
         case 'S': mode = 0; break;
         case 'r': root = optarg; break;
         case 'd': daemonize = true; break;
+        case 'g': group = optarg; break;
         case 'v': vk_log_set_level(VK_LOG_DEBUG); break;
         case 't':
             if (vk_parse_int(optarg, 1, 1 << 30, &idle_timeout_s) < 0) {
@@ -686,7 +690,7 @@ int main(int argc, char **argv)
     struct vk_err err = { 0 };
     d.system = mode < 0 ? geteuid() == 0 : mode == 1;
     d.owner_uid = geteuid();
-    struct group *gr = getgrnam("virtkit");
+    struct group *gr = getgrnam(group && *group ? group : "virtkit");
     d.virtkit_gid = gr ? gr->gr_gid : (gid_t)-1;
     if (vk_paths_init(&d.paths, d.system, root, &err) < 0 ||
         vk_paths_mkdirs(&d.paths, d.system, &err) < 0) {

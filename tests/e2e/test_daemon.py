@@ -637,6 +637,34 @@ def test_permissions(daemon):
     assert daemon.state("guarded") == "shut off (unknown)"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="SKIP: needs root to run clients as other users")
+def test_admin_group_members_may_change_things():
+    """Members of the admin group (here `nogroup`, via --group) get the
+    read-write socket; the same user in another group does not."""
+    if not nobody_can_run_virtkit():
+        pytest.skip("SKIP: user nobody cannot execute the build tree's virtkit")
+    d = Daemon(env={"VIRTKIT_GROUP": "nogroup"})
+    try:
+        d.start()
+        sock = d.run / "virtkit-sock"
+        assert sock.stat().st_gid == int(run(["getent", "group", "nogroup"]).stdout.split(":")[2])
+        p = d.root / "member.xml"
+        p.write_text(domain_xml("member"))
+        p.chmod(0o644)
+        assert d.ok("define", p, user="nobody") == f"Domain 'member' defined from {p}\n\n"
+        # the same user with another primary group: refused
+        cmd = ["setpriv", "--reuid=nobody", "--regid=daemon", "--clear-groups", binary("virtkit"),
+               "-c", "virtkit:///system", "undefine", "member"]
+        r = run(cmd, env=d.env)
+        assert r.returncode == 1 and "Permission denied" in r.stderr
+        os.chmod(sock, 0o666)
+        r = run(cmd, env=d.env)
+        assert r.returncode == 1 and "access denied" in r.stderr
+        assert d.ok("list", "--all", "--name") == "member\n\n"
+    finally:
+        d.cleanup()
+
+
 def test_raw_protocol_errors(daemon):
     s = socket.socket(socket.AF_UNIX)
     s.connect(str(daemon.run / "virtkit-sock"))

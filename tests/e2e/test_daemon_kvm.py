@@ -1,4 +1,4 @@
-"""virtkitd supervising real virtkit-vm guests on KVM.
+"""virtkitd supervising real virtkit-vm guests, on KVM and on the software CPU.
 
 The guest is a tiny Multiboot program assembled here: it prints a banner on
 COM1, echoes serial input and powers off through ACPI S5 when the power
@@ -235,8 +235,8 @@ def kvm_daemon():
         d.cleanup()
 
 
-def guest_xml(name, kernel):
-    return (f"<domain type='kvm'><name>{name}</name><memory unit='MiB'>32</memory>"
+def guest_xml(name, kernel, dtype="kvm"):
+    return (f"<domain type='{dtype}'><name>{name}</name><memory unit='MiB'>32</memory>"
             f"<vcpu placement='static'>1</vcpu>"
             f"<os><type arch='x86_64' machine='pc'>hvm</type><kernel>{kernel}</kernel></os>"
             f"<features><acpi/><apic/></features><cpu mode='host-passthrough'/>"
@@ -256,15 +256,34 @@ def console_roundtrip(d, dom, text):
     return got.decode(errors="replace")
 
 
-@needs_kvm
+def kvm_ok():
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+        os.close(fd)
+        return True
+    except OSError:
+        return False
+
+
+def tcg_ok():
+    r = run([binary("virtkit-vm"), "--help"])
+    return "tcg" in r.stdout + r.stderr
+
+
 @needs_tool("as")
-def test_kvm_guest_full_lifecycle(kvm_daemon, idle_guest):
+@pytest.mark.parametrize("dtype,accel", [("kvm", "kvm"), ("qemu", "tcg")])
+def test_guest_full_lifecycle(kvm_daemon, idle_guest, dtype, accel):
+    """<domain type='kvm'> runs on KVM, type='qemu' on virtkit's software CPU."""
+    if accel == "kvm" and not kvm_ok():
+        pytest.skip("SKIP: /dev/kvm is not usable on this host")
+    if accel == "tcg" and not tcg_ok():
+        pytest.skip("SKIP: virtkit-vm has no software CPU (--accel tcg)")
     d = kvm_daemon
-    d.define(guest_xml("idle", idle_guest))
+    d.define(guest_xml("idle", idle_guest, dtype))
     assert d.ok("start", "idle") == "Domain 'idle' started\n\n"
     assert d.state("idle") == "running (booted)"
     log = (d.logs / "domains" / "idle.log").read_text()
-    assert "--accel kvm" in log and "--memory 32M" in log
+    assert f"--accel {accel}" in log and "--memory 32M" in log
     # the console reaches the guest's UART through the daemon
     assert "xyzzy" in console_roundtrip(d, "idle", "xyzzy")
     assert d.ok("suspend", "idle") == "Domain 'idle' suspended\n\n"

@@ -8,8 +8,8 @@
  * MXCSR after each operation and the guest's rounding mode is applied when
  * it is not round-to-nearest. DAZ/FZ and unmasked SIMD exceptions (#XM)
  * are not modelled: all exceptions behave as masked. */
-#include <fenv.h>
 #include <math.h>
+#include <immintrin.h>
 
 #include "simd.h"
 
@@ -43,29 +43,23 @@ static double op_f64(enum fop op, double a, double b)
     }
 }
 
-static const int rc_to_fe[4] = { FE_TONEAREST, FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO };
-
-/* Bracket host FP work: guest rounding in, host exception flags out. */
-static void fp_begin(struct cpu_x86 *cpu)
+/* Bracket host FP work: the guest's rounding mode, DAZ and FZ go into the
+ * host MXCSR (all exceptions masked) and the exception flags the host
+ * raised come back into the guest's MXCSR, denormal flag included. */
+static uint32_t fp_begin(struct cpu_x86 *cpu)
 {
-    feclearexcept(FE_ALL_EXCEPT);
-    unsigned rc = (cpu->fpu.mxcsr >> MXCSR_RC_SHIFT) & 3;
-    if (rc)
-        fesetround(rc_to_fe[rc]);
+    uint32_t saved, m = MXCSR_MASKS | (cpu->fpu.mxcsr & (0x6000u | MXCSR_DAZ | MXCSR_FZ));
+    __asm__ volatile("stmxcsr %0" : "=m"(saved) : : "memory");
+    __asm__ volatile("ldmxcsr %0" : : "m"(m) : "memory");
+    return saved;
 }
 
-static void fp_end(struct cpu_x86 *cpu)
+static void fp_end(struct cpu_x86 *cpu, uint32_t saved)
 {
-    int e = fetestexcept(FE_ALL_EXCEPT);
-    uint32_t f = 0;
-    if (e & FE_INVALID) f |= MXCSR_IE;
-    if (e & FE_DIVBYZERO) f |= MXCSR_ZE;
-    if (e & FE_OVERFLOW) f |= MXCSR_OE;
-    if (e & FE_UNDERFLOW) f |= MXCSR_UE;
-    if (e & FE_INEXACT) f |= MXCSR_PE;
-    cpu->fpu.mxcsr |= f;
-    if ((cpu->fpu.mxcsr >> MXCSR_RC_SHIFT) & 3)
-        fesetround(FE_TONEAREST);
+    uint32_t m;
+    __asm__ volatile("stmxcsr %0" : "=m"(m) : : "memory");
+    cpu->fpu.mxcsr |= m & 0x3f;
+    __asm__ volatile("ldmxcsr %0" : : "m"(saved) : "memory");
 }
 
 /* Packed/scalar arithmetic for 0F 51-5F: pfx 0 ps, 66 pd, F3 ss, F2 sd. */
@@ -79,20 +73,28 @@ static void arith(struct cpu_x86 *cpu, const struct cpu_insn *in, enum fop op)
     xmm_t s, d = *xreg(cpu, in->reg);
     simd_read_rm(cpu, in, &s, scalar ? (dbl ? 8 : 4) : 16, false, !scalar);
     unsigned n = scalar ? 1 : dbl ? 2 : 4;
-    fp_begin(cpu);
+    uint32_t saved = fp_begin(cpu);
     for (unsigned i = 0; i < n; i++) {
-        if (dbl)
+        if (dbl) {
+            if ((op == F_MIN || op == F_MAX) && (isnan(d.fd[i]) || isnan(s.fd[i])))
+                cpu->fpu.mxcsr |= MXCSR_IE;
             d.fd[i] = op_f64(op, d.fd[i], s.fd[i]);
-        else
+        } else {
+            if ((op == F_MIN || op == F_MAX) && (isnan(d.f[i]) || isnan(s.f[i])))
+                cpu->fpu.mxcsr |= MXCSR_IE;
             d.f[i] = op_f32(op, d.f[i], s.f[i]);
+        }
     }
-    fp_end(cpu);
+    fp_end(cpu, saved);
     *xreg(cpu, in->reg) = d;
 }
 
-static bool cmp_pred(unsigned p, double a, double b)
+/* LT/LE/NLT/NLE signal invalid on any NaN, the others on SNaN only. */
+static bool cmp_pred(struct cpu_x86 *cpu, unsigned p, double a, double b, bool snan)
 {
     bool un = isnan(a) || isnan(b);
+    if ((un && ((p & 3) == 1 || (p & 3) == 2)) || snan)
+        cpu->fpu.mxcsr |= MXCSR_IE;
     switch (p & 7) {
     case 0: return !un && a == b;
     case 1: return !un && a < b;
@@ -115,9 +117,11 @@ static void cmp_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
     unsigned n = scalar ? 1 : dbl ? 2 : 4, p = (unsigned)in->imm;
     for (unsigned i = 0; i < n; i++) {
         if (dbl)
-            d.q[i] = cmp_pred(p, d.fd[i], s.fd[i]) ? ~0ULL : 0;
+            d.q[i] = cmp_pred(cpu, p, d.fd[i], s.fd[i],
+                              issignaling(d.fd[i]) || issignaling(s.fd[i])) ? ~0ULL : 0;
         else
-            d.d[i] = cmp_pred(p, d.f[i], s.f[i]) ? ~0u : 0;
+            d.d[i] = cmp_pred(cpu, p, d.f[i], s.f[i],
+                              issignaling(d.f[i]) || issignaling(s.f[i])) ? ~0u : 0;
     }
     *xreg(cpu, in->reg) = d;
 }
@@ -130,10 +134,19 @@ static void comis(struct cpu_x86 *cpu, const struct cpu_insn *in)
     simd_read_rm(cpu, in, &s, dbl ? 8 : 4, false, false);
     const xmm_t *d = xreg(cpu, in->reg);
     double a = dbl ? d->fd[0] : d->f[0], b = dbl ? s.fd[0] : s.f[0];
+    bool snan = dbl ? issignaling(d->fd[0]) || issignaling(s.fd[0])
+                    : issignaling(d->f[0]) || issignaling(s.f[0]);
+    uint32_t saved = fp_begin(cpu);
+    bool denormal = dbl ? (fpclassify(d->fd[0]) == FP_SUBNORMAL || fpclassify(s.fd[0]) == FP_SUBNORMAL)
+                        : (fpclassify(d->f[0]) == FP_SUBNORMAL || fpclassify(s.f[0]) == FP_SUBNORMAL);
+    fp_end(cpu, saved);
+    if (denormal && !(cpu->fpu.mxcsr & MXCSR_DAZ) && !isnan(a) && !isnan(b))
+        cpu->fpu.mxcsr |= MXCSR_DE;
     uint32_t fl;
     if (isnan(a) || isnan(b)) {
         fl = F_ZF | F_PF | F_CF;
-        cpu->fpu.mxcsr |= MXCSR_IE;
+        if (in->op == 0x2f || snan)
+            cpu->fpu.mxcsr |= MXCSR_IE;
     } else if (a < b) {
         fl = F_CF;
     } else if (a == b) {
@@ -144,26 +157,33 @@ static void comis(struct cpu_x86 *cpu, const struct cpu_insn *in)
     cpu_set_arith_flags(cpu, fl);
 }
 
-/* Float -> int32/int64 with the x86 "integer indefinite" on overflow. */
+/* Float/double -> int32/int64 with x86 semantics (integer indefinite on
+ * overflow, MXCSR rounding unless truncating), done by the host's own
+ * conversion instructions. */
 static int64_t to_int(struct cpu_x86 *cpu, double v, bool trunc, bool is64)
 {
-    double r;
-    if (trunc) {
-        r = v < 0 ? ceil(v) : floor(v);
-    } else {
-        unsigned rc = (cpu->fpu.mxcsr >> MXCSR_RC_SHIFT) & 3;
-        fesetround(rc_to_fe[rc]);
-        r = nearbyint(v);
-        fesetround(FE_TONEAREST);
-    }
-    double lim = is64 ? 9223372036854775808.0 : 2147483648.0;
-    if (isnan(r) || r >= lim || r < -lim) {
-        cpu->fpu.mxcsr |= MXCSR_IE;
-        return is64 ? INT64_MIN : INT32_MIN;
-    }
-    if (r != v)
-        cpu->fpu.mxcsr |= MXCSR_PE;
-    return (int64_t)r;
+    __m128d x = _mm_set_sd(v);
+    uint32_t saved = fp_begin(cpu);
+    int64_t r;
+    if (is64)
+        r = trunc ? _mm_cvttsd_si64(x) : _mm_cvtsd_si64(x);
+    else
+        r = trunc ? _mm_cvttsd_si32(x) : _mm_cvtsd_si32(x);
+    fp_end(cpu, saved);
+    return r;
+}
+
+static int64_t to_int_f(struct cpu_x86 *cpu, float v, bool trunc, bool is64)
+{
+    __m128 x = _mm_set_ss(v);
+    uint32_t saved = fp_begin(cpu);
+    int64_t r;
+    if (is64)
+        r = trunc ? _mm_cvttss_si64(x) : _mm_cvtss_si64(x);
+    else
+        r = trunc ? _mm_cvttss_si32(x) : _mm_cvtss_si32(x);
+    fp_end(cpu, saved);
+    return r;
 }
 
 static void cvt_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
@@ -177,12 +197,12 @@ static void cvt_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
             simd_check_sse(cpu);
             int64_t v = is64 ? (int64_t)cpu_rm_read(cpu, in, 8) : (int32_t)cpu_rm_read(cpu, in, 4);
             d = *xreg(cpu, in->reg);
-            fp_begin(cpu);
+            uint32_t saved = fp_begin(cpu);
             if (pfx == 0xf3)
                 d.f[0] = (float)v;
             else
                 d.fd[0] = (double)v;
-            fp_end(cpu);
+            fp_end(cpu, saved);
             *xreg(cpu, in->reg) = d;
         } else {                                    /* CVTPI2PS / CVTPI2PD */
             simd_check_sse(cpu);
@@ -191,8 +211,10 @@ static void cvt_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
                 mmx_enter(cpu);
             d = *xreg(cpu, in->reg);
             if (pfx == 0) {
+                uint32_t saved = fp_begin(cpu);
                 d.f[0] = (float)(int32_t)s.d[0];
                 d.f[1] = (float)(int32_t)s.d[1];
+                fp_end(cpu, saved);
             } else {
                 d.fd[0] = (int32_t)s.d[0];
                 d.fd[1] = (int32_t)s.d[1];
@@ -206,16 +228,16 @@ static void cvt_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
         simd_check_sse(cpu);
         if (pfx == 0xf3 || pfx == 0xf2) {           /* CVT(T)SS2SI / SD2SI */
             simd_read_rm(cpu, in, &s, pfx == 0xf3 ? 4 : 8, false, false);
-            double v = pfx == 0xf3 ? s.f[0] : s.fd[0];
-            int64_t r = to_int(cpu, v, tr, is64);
+            int64_t r = pfx == 0xf3 ? to_int_f(cpu, s.f[0], tr, is64)
+                                    : to_int(cpu, s.fd[0], tr, is64);
             cpu_set_reg(cpu, in->reg, is64 ? 8 : 4, (uint64_t)r);
         } else {                                    /* to MMX */
             simd_read_rm(cpu, in, &s, pfx == 0 ? 8 : 16, false, pfx == 0x66);
             mmx_enter(cpu);
             uint32_t lo, hi;
             if (pfx == 0) {
-                lo = (uint32_t)to_int(cpu, s.f[0], tr, false);
-                hi = (uint32_t)to_int(cpu, s.f[1], tr, false);
+                lo = (uint32_t)to_int_f(cpu, s.f[0], tr, false);
+                hi = (uint32_t)to_int_f(cpu, s.f[1], tr, false);
             } else {
                 lo = (uint32_t)to_int(cpu, s.fd[0], tr, false);
                 hi = (uint32_t)to_int(cpu, s.fd[1], tr, false);
@@ -224,44 +246,47 @@ static void cvt_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
         }
         return;
     }
-    case 0x5a:
+    case 0x5a: {
         simd_check_sse(cpu);
         d = *xreg(cpu, in->reg);
-        fp_begin(cpu);
-        switch (pfx) {
+        static const unsigned len[4] = { 8, 16, 4, 8 };   /* by prefix: none 66 F3 F2 */
+        unsigned k = pfx == 0 ? 0 : pfx == 0x66 ? 1 : pfx == 0xf3 ? 2 : 3;
+        simd_read_rm(cpu, in, &s, len[k], false, k == 1);
+        uint32_t saved = fp_begin(cpu);
+        switch (k) {
         case 0:                                     /* CVTPS2PD */
-            simd_read_rm(cpu, in, &s, 8, false, false);
             d.fd[0] = s.f[0];
             d.fd[1] = s.f[1];
             break;
-        case 0x66:                                  /* CVTPD2PS */
-            simd_read_rm(cpu, in, &s, 16, false, true);
+        case 1:                                     /* CVTPD2PS */
             d.f[0] = (float)s.fd[0];
             d.f[1] = (float)s.fd[1];
             d.q[1] = 0;
             break;
-        case 0xf3:                                  /* CVTSS2SD */
-            simd_read_rm(cpu, in, &s, 4, false, false);
+        case 2:                                     /* CVTSS2SD */
             d.fd[0] = s.f[0];
             break;
         default:                                    /* CVTSD2SS */
-            simd_read_rm(cpu, in, &s, 8, false, false);
             d.f[0] = (float)s.fd[0];
             break;
         }
-        fp_end(cpu);
+        fp_end(cpu, saved);
         *xreg(cpu, in->reg) = d;
         return;
+    }
     case 0x5b:
         if (pfx == 0xf2)
             cpu_ud(cpu);
         simd_check_sse(cpu);
         simd_read_rm(cpu, in, &s, 16, false, true);
         for (unsigned i = 0; i < 4; i++) {
-            if (pfx == 0)                           /* CVTDQ2PS */
+            if (pfx == 0) {                         /* CVTDQ2PS */
+                uint32_t saved = fp_begin(cpu);
                 d.f[i] = (float)(int32_t)s.d[i];
-            else                                    /* CVT(T)PS2DQ */
-                d.d[i] = (uint32_t)to_int(cpu, s.f[i], pfx == 0xf3, false);
+                fp_end(cpu, saved);
+            } else {                                /* CVT(T)PS2DQ */
+                d.d[i] = (uint32_t)to_int_f(cpu, s.f[i], pfx == 0xf3, false);
+            }
         }
         *xreg(cpu, in->reg) = d;
         return;
@@ -420,7 +445,7 @@ static void horizontal(struct cpu_x86 *cpu, const struct cpu_insn *in)
     simd_check_sse(cpu);
     xmm_t s, d = *xreg(cpu, in->reg), r;
     simd_read_rm(cpu, in, &s, 16, false, true);
-    fp_begin(cpu);
+    uint32_t saved = fp_begin(cpu);
     if (in->op == 0xd0) {                           /* ADDSUBPD / ADDSUBPS */
         r = d;
         if (pfx == 0x66) {
@@ -442,7 +467,7 @@ static void horizontal(struct cpu_x86 *cpu, const struct cpu_insn *in)
             r.f[3] = sub ? s.f[2] - s.f[3] : s.f[2] + s.f[3];
         }
     }
-    fp_end(cpu);
+    fp_end(cpu, saved);
     *xreg(cpu, in->reg) = r;
 }
 

@@ -12,7 +12,6 @@
  * State lives in cpu->fpu: st[] are the physical registers R0-R7, TOP is
  * FSW[13:11], ftw is the full two-bit-per-register tag word.
  */
-#include <fenv.h>
 #include <math.h>
 
 #include "simd.h"
@@ -135,29 +134,24 @@ static void pop(struct cpu_x86 *cpu)
 
 /* ---- host FP environment ------------------------------------------------- */
 
-static const int rc_fe[4] = { FE_TONEAREST, FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO };
-
-static void fp_begin(struct cpu_x86 *cpu)
+/* Bracket host x87 work: the guest's rounding control goes into the host
+ * control word (all exceptions masked, 64-bit precision) and the host's
+ * exception flags, denormal included, come back into FSW. */
+static uint16_t fp_begin(struct cpu_x86 *cpu)
 {
-    feclearexcept(FE_ALL_EXCEPT);
-    unsigned rc = (cpu->fpu.fcw >> 10) & 3;
-    if (rc)
-        fesetround(rc_fe[rc]);
+    uint16_t saved, cw = (uint16_t)(0x37f | (cpu->fpu.fcw & 0x0c00));
+    __asm__ volatile("fnstcw %0" : "=m"(saved) : : "memory");
+    __asm__ volatile("fnclex\n\tfldcw %0" : : "m"(cw) : "memory");
+    return saved;
 }
 
-static void fp_end(struct cpu_x86 *cpu)
+static void fp_end(struct cpu_x86 *cpu, uint16_t saved)
 {
-    int e = fetestexcept(FE_ALL_EXCEPT);
-    unsigned f = 0;
-    if (e & FE_INVALID) f |= FSW_IE;
-    if (e & FE_DIVBYZERO) f |= FSW_ZE;
-    if (e & FE_OVERFLOW) f |= FSW_OE;
-    if (e & FE_UNDERFLOW) f |= FSW_UE;
-    if (e & FE_INEXACT) f |= FSW_PE;
-    if (f)
-        fpu_exc(cpu, f);
-    if ((cpu->fpu.fcw >> 10) & 3)
-        fesetround(FE_TONEAREST);
+    uint16_t sw;
+    __asm__ volatile("fnstsw %0" : "=m"(sw) : : "memory");
+    __asm__ volatile("fnclex\n\tfldcw %0" : : "m"(saved) : "memory");
+    if (sw & 0x3f)
+        fpu_exc(cpu, sw & 0x3f);
 }
 
 /* ---- memory operands ------------------------------------------------------- */
@@ -177,12 +171,22 @@ static f80 read_real(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned si
         uint32_t u = (uint32_t)cpu_read_mem(cpu, in->seg, off, 4);
         float f;
         memcpy(&f, &u, 4);
+        /* FLD m32: DE on a denormal, IE on an SNaN (checked here: the
+         * compiler may do the widening outside any host-flag bracket) */
+        if (fpclassify(f) == FP_SUBNORMAL)
+            fpu_exc(cpu, FSW_DE);
+        else if (issignaling(f))
+            fpu_exc(cpu, FSW_IE);
         return f;
     }
     if (size == 8) {
         uint64_t u = cpu_read_mem(cpu, in->seg, off, 8);
         double d;
         memcpy(&d, &u, 8);
+        if (fpclassify(d) == FP_SUBNORMAL)
+            fpu_exc(cpu, FSW_DE);
+        else if (issignaling(d))
+            fpu_exc(cpu, FSW_IE);
         return d;
     }
     struct cpu_f80 r = { 0 };
@@ -201,16 +205,16 @@ static void write_real(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned 
 {
     uint64_t off = ea(cpu, in);
     if (size == 4) {
-        fp_begin(cpu);
+        uint16_t fsaved = fp_begin(cpu);
         float f = (float)v;
-        fp_end(cpu);
+        fp_end(cpu, fsaved);
         uint32_t u;
         memcpy(&u, &f, 4);
         cpu_write_mem(cpu, in->seg, off, 4, u);
     } else if (size == 8) {
-        fp_begin(cpu);
+        uint16_t fsaved = fp_begin(cpu);
         double d = (double)v;
-        fp_end(cpu);
+        fp_end(cpu, fsaved);
         uint64_t u;
         memcpy(&u, &d, 8);
         cpu_write_mem(cpu, in->seg, off, 8, u);
@@ -230,9 +234,9 @@ static void write_int(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned s
     if (trunc) {
         r = truncl(v);
     } else {
-        fp_begin(cpu);
+        uint16_t fsaved = fp_begin(cpu);
         r = nearbyintl(v);
-        fp_end(cpu);
+        fp_end(cpu, fsaved);
     }
     f80 lim = size == 2 ? 32768.0L : size == 4 ? 2147483648.0L : 9223372036854775808.0L;
     uint64_t out;
@@ -253,7 +257,7 @@ static void write_int(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned s
 static f80 arith(struct cpu_x86 *cpu, unsigned op, f80 a, f80 b)
 {
     f80 r;
-    fp_begin(cpu);
+    uint16_t fsaved = fp_begin(cpu);
     switch (op) {
     case 0: r = a + b; break;
     case 1: r = a * b; break;
@@ -262,13 +266,15 @@ static f80 arith(struct cpu_x86 *cpu, unsigned op, f80 a, f80 b)
     case 6: r = a / b; break;
     default: r = b / a; break;
     }
-    fp_end(cpu);
+    fp_end(cpu, fsaved);
     return r;
 }
 
 /* Condition codes of a compare: C3 C2 C0 (or ZF PF CF for FCOMI). */
 static unsigned compare(struct cpu_x86 *cpu, f80 a, f80 b, bool quiet)
 {
+    if (fpclassify(a) == FP_SUBNORMAL || fpclassify(b) == FP_SUBNORMAL)
+        fpu_exc(cpu, FSW_DE);
     if (isnan(a) || isnan(b)) {
         if (!quiet || issignaling(a) || issignaling(b))
             fpu_exc(cpu, FSW_IE);
@@ -417,9 +423,9 @@ static f80 read_bcd(struct cpu_x86 *cpu, const struct cpu_insn *in)
 static void write_bcd(struct cpu_x86 *cpu, const struct cpu_insn *in, f80 v)
 {
     uint64_t off = ea(cpu, in);
-    fp_begin(cpu);
+    uint16_t fsaved = fp_begin(cpu);
     f80 r = nearbyintl(v);
-    fp_end(cpu);
+    fp_end(cpu, fsaved);
     uint64_t lo = 0;
     uint16_t hi;
     if (isnan(r) || fabsl(r) >= 1e18L) {
@@ -463,15 +469,36 @@ static void d9_reg(struct cpu_x86 *cpu, unsigned modrm)
     default: break;
     }
     a = st(cpu, 0);
-    fp_begin(cpu);
+    bool two = modrm == 0xf1 || modrm == 0xf3 || modrm == 0xf5 || modrm == 0xf8 ||
+               modrm == 0xf9 || modrm == 0xfd;
+    if (empty(cpu, 0) || (two && empty(cpu, 1))) {
+        /* stack underflow: the masked response writes the QNaN indefinite */
+        (void)st(cpu, 1);
+        bool to_st1 = modrm == 0xf1 || modrm == 0xf3 || modrm == 0xf9;
+        set_st_raw(cpu, to_st1 ? 1 : 0, indefinite);
+        if (to_st1)
+            pop(cpu);
+        return;
+    }
+    uint16_t fsaved = fp_begin(cpu);
     switch (modrm) {
     case 0xf0: set_st(cpu, 0, expm1l(a * 0.693147180559945309417232121458176568L)); break;
     case 0xf1: b = st(cpu, 1); set_st(cpu, 1, b * log2l(a)); pop(cpu); break;     /* FYL2X */
     case 0xf2: set_st(cpu, 0, tanl(a)); push(cpu, 1.0L); cpu->fpu.fsw &= ~FSW_C2; break;
     case 0xf3: b = st(cpu, 1); set_st(cpu, 1, atan2l(b, a)); pop(cpu); break;     /* FPATAN */
     case 0xf4: {                                                                  /* FXTRACT */
-        f80 e = a == 0 ? -INFINITY : logbl(a);
-        f80 m = a == 0 ? a : scalbnl(a, -(int)e);
+        f80 e, m = a;
+        if (a == 0) {
+            e = -INFINITY;
+            fpu_exc(cpu, FSW_ZE);
+        } else if (isinf(a)) {
+            e = INFINITY;
+        } else if (isnan(a)) {
+            e = a;
+        } else {
+            e = logbl(a);
+            m = scalbnl(a, -(int)e);
+        }
         set_st(cpu, 0, e);
         push(cpu, m);
         break;
@@ -486,7 +513,7 @@ static void d9_reg(struct cpu_x86 *cpu, unsigned modrm)
         } else {
             r = fmodl(a, b);
             f80 qq = truncl((a - r) / b);
-            q = isnan(qq) ? 0 : (int)fmodl(fabsl(qq), 8.0L);
+            q = isfinite(qq) ? (int)fmodl(fabsl(qq), 8.0L) : 0;
         }
         q = q < 0 ? -q : q;
         set_st(cpu, 0, r);
@@ -499,7 +526,7 @@ static void d9_reg(struct cpu_x86 *cpu, unsigned modrm)
     case 0xf9: b = st(cpu, 1); set_st(cpu, 1, b * log1pl(a) / 0.693147180559945309417232121458176568L); pop(cpu); break;
     case 0xfa: set_st(cpu, 0, sqrtl(a)); break;
     case 0xfb: set_st(cpu, 0, sinl(a)); push(cpu, cosl(a)); cpu->fpu.fsw &= ~FSW_C2; break;
-    case 0xfc: set_st(cpu, 0, nearbyintl(a)); break;                              /* FRNDINT */
+    case 0xfc: set_st(cpu, 0, rintl(a)); break;                                   /* FRNDINT (PE) */
     case 0xfd: {                                                                  /* FSCALE */
         b = truncl(st(cpu, 1));
         long n = isnan(b) ? 0 : b > 65536 ? 65536 : b < -65536 ? -65536 : (long)b;
@@ -509,10 +536,10 @@ static void d9_reg(struct cpu_x86 *cpu, unsigned modrm)
     case 0xfe: set_st(cpu, 0, sinl(a)); cpu->fpu.fsw &= ~FSW_C2; break;
     case 0xff: set_st(cpu, 0, cosl(a)); cpu->fpu.fsw &= ~FSW_C2; break;
     default:
-        fp_end(cpu);
+        fp_end(cpu, fsaved);
         cpu_ud(cpu);
     }
-    fp_end(cpu);
+    fp_end(cpu, fsaved);
 }
 
 static bool fcmov_cond(struct cpu_x86 *cpu, unsigned op, unsigned sub)

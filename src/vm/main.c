@@ -170,6 +170,11 @@ int vm_main(int argc, char **argv)
         case OPT_SERIAL:
             if (nserial >= VK_ARRAY_SIZE(cfg.serial))
                 return usage_error("%s: at most 4 serial ports", "--serial");
+            if (!strcmp(optarg, "stdio") || !strcmp(optarg, "mon:stdio"))
+                for (unsigned i = 0; i < nserial; i++)
+                    if (!strcmp(cfg.serial[i], "stdio") || !strcmp(cfg.serial[i], "mon:stdio"))
+                        return usage_error("--serial %s: stdio can be used by one port only",
+                                           optarg);
             cfg.serial[nserial++] = optarg;
             break;
         case OPT_DEVICE:

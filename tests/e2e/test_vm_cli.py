@@ -191,3 +191,8 @@ def test_qemu_machine_and_ignored_options(vm, mbinfo):
     assert r.returncode == 85, r.stderr
     r = run([vm, "-machine", "accel=xen", "-kernel", mbinfo])
     assert r.returncode == 2 and "xen" in r.stderr
+
+
+def test_stdio_twice_refused(vm, tmp_path):
+    r = run([vm, "--kernel", str(tmp_path / "k"), "--serial", "stdio", "--serial", "stdio"])
+    assert r.returncode == 2 and "one port only" in r.stderr

@@ -290,3 +290,47 @@ def test_dd_and_map_qcow2(qcow2):
     out = tmp / "dd.raw"
     ok(vk("dd", "bs=64k", "skip=8", "count=4", f"if={img}", f"of={out}"))
     assert read_raw(out) == qemu_raw(tmp, img)[512 << 10:768 << 10]
+
+
+def test_create_backing_rules(qcow2):
+    tmp = qcow2
+    base = tmp / "base.qcow2"
+    ok(vk("create", "-q", "-f", "qcow2", base, "3M"))
+    # qemu-img 7.2 wants the backing format
+    r = vk("create", "-f", "qcow2", "-b", base.name, tmp / "o.qcow2")
+    assert r.returncode == 1 and "Backing file specified without backing format" in r.stderr
+    assert "Detected format of qcow2." in r.stderr
+    # without a size the backing file's size is used; same line as qemu-img
+    v = ok(vk("create", "-f", "qcow2", "-b", base.name, "-F", "qcow2", tmp / "o.qcow2")).stdout
+    q = ok(qimg("create", "-f", "qcow2", "-b", base.name, "-F", "qcow2", tmp / "p.qcow2")).stdout
+    assert v.replace("o.qcow2", "p.qcow2") == q
+    assert "size=3145728" in v
+    qcheck_clean(tmp / "o.qcow2")
+    assert json.loads(ok(qimg("info", "--output=json", tmp / "o.qcow2")).stdout)["backing-filename-format"] == "qcow2"
+    # a missing backing file is an error unless -u
+    r = vk("create", "-f", "qcow2", "-b", "nope.qcow2", "-F", "qcow2", tmp / "u.qcow2", "1M")
+    assert r.returncode == 1 and "nope.qcow2" in r.stderr
+    ok(vk("create", "-q", "-u", "-f", "qcow2", "-b", "nope.qcow2", "-F", "qcow2", tmp / "u.qcow2", "1M"))
+    assert json.loads(ok(qimg("info", "-U", "--output=json", tmp / "u.qcow2")).stdout)["backing-filename"] == "nope.qcow2"
+    # bad option values name the option
+    for opts, word in (("cluster_size=3000", "cluster"), ("refcount_bits=3", "refcount"),
+                       ("compat=2.0", "compat"), ("foo=bar", "foo"),
+                       ("compression_type=lzo", "compression")):
+        r = vk("create", "-f", "qcow2", "-o", opts, tmp / "bad.qcow2", "1M")
+        assert r.returncode == 1 and word in r.stderr.lower(), (opts, r.stderr)
+
+
+def test_progress_bars(qcow2):
+    tmp = qcow2
+    src = make_source(tmp)
+    img = tmp / "p.qcow2"
+    r = ok(vk("convert", "-p", "-f", "raw", "-O", "qcow2", src, img))
+    assert "    (0.00/100%)\r" in r.stdout.replace("\n", "\r") and "(100.00/100%)" in r.stdout
+    r = ok(vk("compare", "-p", "-f", "raw", src, img))
+    assert "(100.00/100%)" in r.stdout and r.stdout.endswith("Images are identical.\n")
+    top = tmp / "t.qcow2"
+    ok(vk("create", "-q", "-f", "qcow2", "-b", img.name, "-F", "qcow2", top))
+    qio(top, "write -P 5 0 64k")
+    assert "(100.00/100%)" in ok(vk("commit", "-p", top)).stdout
+    assert "(100.00/100%)" in ok(vk("rebase", "-p", "-b", "", top)).stdout
+    assert ok(vk("convert", "-q", "-p", "-O", "raw", img, tmp / "q.raw")).stdout == ""

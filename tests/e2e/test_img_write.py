@@ -334,3 +334,33 @@ def test_progress_bars(qcow2):
     assert "(100.00/100%)" in ok(vk("commit", "-p", top)).stdout
     assert "(100.00/100%)" in ok(vk("rebase", "-p", "-b", "", top)).stdout
     assert ok(vk("convert", "-q", "-p", "-O", "raw", img, tmp / "q.raw")).stdout == ""
+
+
+def test_check_reports_and_repairs_corruption(qcow2):
+    """A data cluster whose refcount was zeroed: same report as qemu-img, exit 2;
+    -r all repairs it and qemu-img agrees the image is clean."""
+    import struct
+    tmp = qcow2
+    img = tmp / "cor.qcow2"
+    ok(qimg("create", "-q", "-f", "qcow2", img, SIZE))
+    qio(img, "write -P 1 0 64k")
+    with open(img, "r+b") as f:
+        rd = lambda off: (f.seek(off), struct.unpack(">Q", f.read(8))[0])[1]
+        l1 = rd(40)
+        l2 = rd(l1) & 0x00fffffffffffe00
+        data = rd(l2) & 0x00fffffffffffe00
+        rb = rd(rd(48))
+        f.seek(rb + 2 * (data // 65536))
+        f.write(struct.pack(">H", 0))
+    want = qemu_raw(tmp, img)
+    v, q = vk("check", img), qimg("check", img)
+    assert v.returncode == q.returncode == 2
+    assert v.stdout == q.stdout
+    vj = json.loads(vk("check", "--output=json", img).stdout)
+    qj = json.loads(qimg("check", "--output=json", img).stdout)
+    assert vj == qj
+    r = vk("check", "-r", "all", img)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "The following inconsistencies were found and repaired:" in r.stdout
+    qcheck_clean(img)
+    assert qemu_raw(tmp, img, "after.raw") == want

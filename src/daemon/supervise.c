@@ -206,6 +206,41 @@ static void release_taps(struct vkd *d, struct dom_def *live)
     }
 }
 
+/* Does `emu --help` list `device`? (a capability probe, as libvirt probes
+ * QEMU). Optional devices the emulator lacks are left out with a note in
+ * the domain log rather than failing the start. */
+static bool emulator_has(const char *emu, const char *device)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return true;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pfd[0]);
+        close(pfd[1]);
+        return true;
+    }
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        dup2(pfd[1], 2);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execlp(emu, emu, "--help", (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    char buf[16384];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof(buf) - 1 && (n = read(pfd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = 0;
+    close(pfd[0]);
+    waitpid(pid, NULL, 0);
+    return strstr(buf, device) != NULL;
+}
+
 /* ---- exit ------------------------------------------------------------------ */
 
 static void restart_cb(struct vkd *d, void *opaque)
@@ -288,7 +323,7 @@ static void vm_exited(struct vkd *d, pid_t pid, int wstatus, void *opaque)
 /* ---- start ------------------------------------------------------------------ */
 
 static int build_argv(struct vkd *d, const struct dom_def *def, const int *tapfds,
-                      struct argv_buf *a, const char *qmp, const char *serial)
+                      struct argv_buf *a, const char *qmp, const char *serial, int logfd)
 {
     char emu[PATH_MAX];
     vkd_emulator_path(def->emulator, emu, sizeof(emu));
@@ -337,13 +372,17 @@ static int build_argv(struct vkd *d, const struct dom_def *def, const int *tapfd
         arg_add(a, "--net");
         arg_add(a, "fd=%d,mac=%s", tapfds[i], def->ifaces[i].mac);
     }
-    if (def->rng) {
+    static const char *const optional[] = { "virtio-rng", "virtio-balloon" };
+    const bool want[] = { def->rng, def->memballoon };
+    for (size_t i = 0; i < VK_ARRAY_SIZE(optional); i++) {
+        if (!want[i])
+            continue;
+        if (!emulator_has(emu, optional[i])) {
+            log_line(logfd, "%s has no %s device: left out", emu, optional[i]);
+            continue;
+        }
         arg_add(a, "--device");
-        arg_add(a, "virtio-rng");
-    }
-    if (def->memballoon) {
-        arg_add(a, "--device");
-        arg_add(a, "virtio-balloon");
+        arg_add(a, "%s", optional[i]);
     }
     return a->oom ? -ENOMEM : 0;
 }
@@ -393,17 +432,17 @@ int dom_start(struct vkd *d, struct domain *dom, const struct dom_def *src, bool
     int childfds[DOM_MAX_IFACES];
     for (int i = 0; i < ntaps; i++)
         childfds[i] = 3 + i;
-    struct argv_buf a = { 0 };
-    if (build_argv(d, live, childfds, &a, qmp, serial) < 0) {
-        r = vk_err_set(err, -ENOMEM, "out of memory");
-        arg_free(&a);
-        goto fail_taps;
-    }
     snprintf(logpath, sizeof(logpath), "%s/domains/%s.log", d->paths.log, live->name);
     int lfd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (lfd < 0) {
         r = vk_err_errno(err, -errno, "opening log %s", logpath);
+        goto fail_taps;
+    }
+    struct argv_buf a = { 0 };
+    if (build_argv(d, live, childfds, &a, qmp, serial, lfd) < 0) {
+        r = vk_err_set(err, -ENOMEM, "out of memory");
         arg_free(&a);
+        close(lfd);
         goto fail_taps;
     }
     {

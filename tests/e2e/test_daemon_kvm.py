@@ -321,3 +321,34 @@ def test_kvm_daemon_restart_adopts(kvm_daemon, idle_guest):
     assert "plugh" in console_roundtrip(d, "stay", "plugh")
     d.ok("shutdown", "stay")
     d.wait_state("stay", "shut off (shutdown)", timeout=60)
+
+
+@needs_kvm
+@needs_tool("as")
+def test_kvm_guest_with_disk_and_libvirt_devices(kvm_daemon, idle_guest):
+    """A disk image reaches virtkit-vm as --disk; the <memballoon>/<rng> that
+    libvirt writes into every definition never stop a start (left out, with a
+    note in the domain log, when this virtkit-vm lacks them)."""
+    d = kvm_daemon
+    img = d.root / "data.img"
+    img.write_bytes(b"\0" * (1 << 20))
+    xml = guest_xml("withdisk", idle_guest).replace(
+        "<devices>",
+        f"<devices><disk type='file' device='disk'><driver name='qemu' type='raw' cache='none'/>"
+        f"<source file='{img}'/><target dev='vda' bus='virtio'/><serial>DATA1</serial></disk>"
+        f"<memballoon model='virtio'/><rng model='virtio'><backend model='random'>/dev/urandom"
+        f"</backend></rng>")
+    d.define(xml)
+    d.ok("start", "withdisk")
+    assert d.state("withdisk") == "running (booted)"
+    log = (d.logs / "domains" / "withdisk.log").read_text()
+    assert f"--disk path={img},format=raw,cache=none,serial=DATA1" in log
+    help_text = run([binary("virtkit-vm"), "--help"])
+    for dev in ("virtio-rng", "virtio-balloon"):
+        if dev in help_text.stdout + help_text.stderr:
+            assert f"--device {dev}" in log
+        else:
+            assert f"has no {dev} device: left out" in log
+    lst = d.ok("domblklist", "withdisk")
+    assert f" vda      {img}" in lst
+    d.ok("destroy", "withdisk")

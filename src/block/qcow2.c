@@ -924,8 +924,12 @@ int qcow2_amend(struct blk *b, const struct blk_amend_opts *o, struct vk_err *er
     uint32_t version = s->version;
     if (o->compat && parse_compat(o->compat, &version) < 0)
         return vk_err_set(err, -EINVAL, "Invalid compatibility level: '%s'", o->compat);
-    if (o->refcount_bits && o->refcount_bits != s->refcount_bits)
-        return vk_err_set(err, -ENOTSUP, "qcow2: changing refcount_bits is not supported");
+    if (o->refcount_bits && (!VK_IS_POW2(o->refcount_bits) || o->refcount_bits > 64))
+        return vk_err_set(err, -EINVAL, "Refcount width must be a power of two and may not "
+                          "exceed 64 bits");
+    if (o->refcount_bits && o->refcount_bits != 16 && version < 3)
+        return vk_err_set(err, -EINVAL, "Different refcount widths than 16 bits require "
+                          "compatibility level 1.1 or above (use compat=1.1 or greater)");
     if (s->corrupt)
         return vk_err_set(err, -EIO, "qcow2: image is corrupt");
     if (o->size && o->size != s->size) {
@@ -946,6 +950,13 @@ int qcow2_amend(struct blk *b, const struct blk_amend_opts *o, struct vk_err *er
     if (version < 3 && lazy == 1)
         return vk_err_set(err, -EINVAL, "Lazy refcounts only supported with compatibility "
                           "level 1.1 and above (use compat=1.1 or greater)");
+    if (o->refcount_bits && o->refcount_bits != s->refcount_bits) {
+        pthread_mutex_lock(&s->lock);
+        r = qcow2_change_refcount_order(s, (uint32_t)__builtin_ctz(o->refcount_bits), err);
+        pthread_mutex_unlock(&s->lock);
+        if (r < 0)
+            return r;
+    }
     if (version < s->version) {
         if (s->refcount_bits != 16 || s->compression_type || s->extl2 ||
             s->data_fd != b->fd)

@@ -239,6 +239,8 @@ int qcow2_update_tree_refcounts(struct qcow2_state *s, uint64_t *l1, uint32_t l1
                                 int delta, struct vk_err *err);
 /* Recompute COPIED flags of the active L1/L2 from the refcounts. */
 int qcow2_fix_copied(struct qcow2_state *s, struct vk_err *err);
+/* amend refcount_bits: rebuild the refcount structures with 2^order bits. */
+int qcow2_change_refcount_order(struct qcow2_state *s, uint32_t order, struct vk_err *err);
 uint64_t rb_get(struct qcow2_state *s, const void *blk, uint64_t i);
 void rb_set(struct qcow2_state *s, void *blk, uint64_t i, uint64_t v);
 

@@ -602,3 +602,119 @@ int qcow2_fix_copied(struct qcow2_state *s, struct vk_err *err)
     }
     return 0;
 }
+
+/* amend refcount_bits: build a complete new set of refcount structures of
+ * the new width past the end of the file, switch the header to them, then
+ * free the old ones through the new ones. Lock held, I/O quiesced. */
+int qcow2_change_refcount_order(struct qcow2_state *s, uint32_t order, struct vk_err *err)
+{
+    int r = qcow2_meta_flush(s, err);
+    if (r == 0)
+        r = qcow2_sync(s, err);
+    if (r < 0)
+        return r;
+    uint64_t end;
+    r = used_end(s, &end, err);
+    if (r < 0)
+        return r;
+    uint64_t nbits = UINT64_C(1) << order;
+    uint64_t nmax = nbits == 64 ? UINT64_MAX : (UINT64_C(1) << nbits) - 1;
+    uint64_t nrb = ((uint64_t)s->cluster_size * 8) >> order;
+    uint64_t per = s->cluster_size / 8;
+    /* Current refcounts, checked against the new width. */
+    uint64_t *rc = calloc(end ? end : 1, sizeof(*rc));
+    if (!rc)
+        return vk_err_set(err, -ENOMEM, "out of memory");
+    for (uint64_t c = 0; c < end && r == 0; c++) {
+        r = qcow2_get_refcount(s, c, &rc[c], err);
+        if (r == 0 && rc[c] > nmax)
+            r = vk_err_set(err, -ERANGE, "qcow2: cluster %llu has refcount %llu, too large for "
+                           "refcount_bits=%llu", (unsigned long long)c,
+                           (unsigned long long)rc[c], (unsigned long long)nbits);
+    }
+    if (r < 0) {
+        free(rc);
+        return r;
+    }
+    /* New table + blocks at [end, end + t + k), covering everything. */
+    uint64_t t = 1, k = 0;
+    for (int iter = 0; iter < 64; iter++) {
+        uint64_t total = end + t + k;
+        uint64_t nk = (total + nrb - 1) / nrb;
+        uint64_t nt = (nk + per - 1) / per;
+        if (nk == k && nt == t)
+            break;
+        k = nk;
+        t = nt;
+    }
+    if (t * s->cluster_size > QCOW2_MAX_REFTABLE_BYTES) {
+        free(rc);
+        return vk_err_set(err, -EFBIG, "qcow2: refcount table would be too large");
+    }
+    uint64_t total = end + t + k;
+    uint8_t *tab = blk_alloc_aligned(t * s->cluster_size), *blk = blk_alloc_aligned(s->cluster_size);
+    if (!tab || !blk) {
+        free(tab); free(blk); free(rc);
+        return vk_err_set(err, -ENOMEM, "out of memory");
+    }
+    memset(tab, 0, t * s->cluster_size);
+    struct qcow2_state tmp = *s;   /* rb_set with the new width */
+    tmp.refcount_order = order;
+    tmp.refcount_bits = (uint32_t)nbits;
+    for (uint64_t bi = 0; bi < k && r == 0; bi++) {
+        memset(blk, 0, s->cluster_size);
+        for (uint64_t j = 0; j < nrb; j++) {
+            uint64_t c = bi * nrb + j;
+            uint64_t v = c < end ? rc[c] : (c < total ? 1 : 0);
+            if (v)
+                rb_set(&tmp, blk, j, v);
+        }
+        uint64_t off = (end + t + bi) << s->cluster_bits;
+        st64(tab + 8 * bi, off);
+        r = blk_file_pwrite(s->b, s->b->fd, off, blk, s->cluster_size);
+    }
+    if (r == 0)
+        r = blk_file_pwrite(s->b, s->b->fd, end << s->cluster_bits, tab, t * s->cluster_size);
+    free(blk);
+    free(tab);
+    free(rc);
+    if (r < 0)
+        return vk_err_errno(err, r, "qcow2: writing the new refcount structures");
+    r = qcow2_sync(s, err);
+    if (r < 0)
+        return r;
+    uint64_t *old = s->reftable, old_size = s->reftable_size, old_off = s->reftable_offset;
+    uint32_t old_clusters = s->reftable_clusters;
+    uint64_t *nt = calloc(t * per, 8);
+    if (!nt)
+        return vk_err_set(err, -ENOMEM, "out of memory");
+    for (uint64_t bi = 0; bi < k; bi++)
+        nt[bi] = (end + t + bi) << s->cluster_bits;
+    qcache_clear(&s->rb_cache);
+    s->reftable = nt;
+    s->reftable_size = t * per;
+    s->reftable_offset = end << s->cluster_bits;
+    s->reftable_clusters = (uint32_t)t;
+    s->refcount_order = order;
+    s->refcount_bits = (uint32_t)nbits;
+    s->refcount_max = nmax;
+    s->rb_entries = nrb;
+    s->free_cluster_hint = 0;
+    r = qcow2_write_header(s, err);
+    if (r == 0)
+        r = qcow2_sync(s, err);
+    /* The old structures are garbage now: free them via the new ones. */
+    for (uint64_t bi = 0; bi < old_size && r == 0; bi++) {
+        uint64_t o = old[bi] & REFT_OFFSET_MASK;
+        if (o)
+            r = qcow2_update_refcount(s, o >> s->cluster_bits, 1, -1, err);
+    }
+    if (r == 0)
+        r = qcow2_update_refcount(s, old_off >> s->cluster_bits, old_clusters, -1, err);
+    free(old);
+    if (r == 0)
+        r = qcow2_meta_flush(s, err);
+    if (r == 0)
+        r = qcow2_sync(s, err);
+    return r;
+}

@@ -12,16 +12,17 @@ static void f_cont(void *o) { st = "running"; }
 static void f_nop(void *o) { }
 static unsigned f_cpus(void *o, struct qmp_cpu_info *out, unsigned max)
 {
-    out[0] = (struct qmp_cpu_info){ 0, 1 };
+    out[0] = (struct qmp_cpu_info){ .index = 0, .thread_id = 1 };
     return 1;
 }
 static unsigned f_chardevs(void *o, struct qmp_chardev_info *out, unsigned max) { return 0; }
 static const struct qmp_backend_ops ops = {
-    f_status, f_stop, f_cont, f_nop, f_nop, f_nop, f_cpus, f_chardevs,
+    .status = f_status, .stop = f_stop, .cont = f_cont, .powerdown = f_nop, .reset = f_nop,
+    .quit = f_nop, .cpus = f_cpus, .chardevs = f_chardevs,
 };
 static void sink(void *o, const char *text, size_t len) { }
 static void emit(void *o, const char *event, struct json_object *data) { json_object_put(data); }
-static const struct qmp_env env = { &ops, NULL, emit, NULL };
+static const struct qmp_env env = { .ops = &ops, .emit = emit };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

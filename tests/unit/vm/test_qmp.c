@@ -36,7 +36,8 @@ static unsigned fb_chardevs(void *o, struct qmp_chardev_info *out, unsigned max)
     return 1;
 }
 static const struct qmp_backend_ops fb_ops = {
-    fb_status, fb_stop, fb_cont, fb_powerdown, fb_reset, fb_quit, fb_cpus, fb_chardevs,
+    .status = fb_status, .stop = fb_stop, .cont = fb_cont, .powerdown = fb_powerdown,
+    .reset = fb_reset, .quit = fb_quit, .cpus = fb_cpus, .chardevs = fb_chardevs,
 };
 
 /* ---- session capture ----------------------------------------------------- */
@@ -65,7 +66,7 @@ static void reset_capture(void)
     nout = nevents = 0;
 }
 
-static struct qmp_env env = { &fb_ops, NULL, cap_emit, NULL };
+static struct qmp_env env = { .ops = &fb_ops, .emit = cap_emit };
 static struct qmp_session S;
 
 /* Feed `in`, expect exactly one reply; return it parsed (caller puts). */

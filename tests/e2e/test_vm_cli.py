@@ -117,7 +117,7 @@ def test_multiboot_cmdline_modules_and_exit_status(vm, mbinfo, tmp_path):
 
 
 @needs_kvm
-@pytest.mark.parametrize("mem", ["16M", "64", "1G"])
+@pytest.mark.parametrize("mem", ["16M", "64", "1G", "4G"])
 def test_memory_sizes_boot(vm, mbinfo, mem):
     r = run([vm, "--accel", "kvm", "--kernel", mbinfo, "--memory", mem, "--serial", "null",
              *DEBUG_EXIT], timeout=60)

@@ -187,3 +187,70 @@ def test_virtio_net_through_tap_in_netns(netns):
     assert "mac 52:54:0:aa:bb:cc" in r.stdout
     assert r.stdout.count("pong") == 3
     assert answered == ["pong"] * 3
+
+
+def qmp(sock_path):
+    """A minimal QMP client: connect, negotiate, return a call function."""
+    import json
+    s = socket.socket(socket.AF_UNIX)
+    for _ in range(200):
+        try:
+            s.connect(str(sock_path))
+            break
+        except OSError:
+            time.sleep(0.05)
+    f = s.makefile("rw")
+    json.loads(f.readline())   # greeting
+
+    def call(cmd, **args):
+        f.write(json.dumps({"execute": cmd, "arguments": args} if args else {"execute": cmd}) + "\n")
+        f.flush()
+        while True:
+            msg = json.loads(f.readline())
+            if "event" not in msg:
+                return msg
+    call("qmp_capabilities")
+    return call
+
+
+@needs_kvm
+def test_balloon_through_qmp(tmp_path):
+    ctl = tmp_path / "qmp.sock"
+    hello = BUILD / "tests" / "guests" / "hello.elf"
+    proc = subprocess.Popen(
+        [binary("virtkit-vm"), "--accel", "kvm", "--kernel", str(hello), "--memory", "256M",
+         "--serial", "null", "--no-reboot", "--control", str(ctl), "--device", "virtio-balloon"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        call = qmp(ctl)
+        r = call("query-balloon")
+        assert r == {"return": {"actual": 256 << 20}}, r
+        assert call("balloon", value=128 << 20) == {"return": {}}
+        r = call("balloon", value=-5)
+        assert "error" in r and "value" in r["error"]["desc"]
+        assert call("quit") == {"return": {}}
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@needs_kvm
+def test_balloon_absent_is_an_error(tmp_path):
+    ctl = tmp_path / "qmp.sock"
+    hello = BUILD / "tests" / "guests" / "hello.elf"
+    proc = subprocess.Popen(
+        [binary("virtkit-vm"), "--accel", "kvm", "--kernel", str(hello), "--serial", "null",
+         "--no-reboot", "--control", str(ctl)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        call = qmp(ctl)
+        r = call("query-balloon")
+        assert r["error"]["desc"] == "No balloon device has been activated"
+        call("quit")
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

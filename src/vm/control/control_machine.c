@@ -10,12 +10,14 @@
 #include "../devices/acpi_pm.h"
 #include "../devices/chardev.h"
 #include "../machine.h"
+#include "../virtio/virtio.h"
 
 struct control_dev {
     struct machine *m;
     struct control_server *srv;
     atomic_bool quit_requested;
     atomic_bool host_reset;             /* the pending reset came from QMP */
+    atomic_bool reset_resumes;          /* ... while the VM was paused */
 };
 
 static const char *be_status(void *opaque)
@@ -59,6 +61,7 @@ static void be_reset(void *opaque)
     struct control_dev *d = opaque;
 
     atomic_store(&d->host_reset, true);
+    atomic_store(&d->reset_resumes, machine_get_state(d->m) == MACHINE_PAUSED);
     machine_request(d->m, MACHINE_RESET, 0);
 }
 
@@ -105,6 +108,20 @@ static unsigned be_chardevs(void *opaque, struct qmp_chardev_info *out, unsigned
     return n;
 }
 
+static int be_balloon(void *opaque, uint64_t target)
+{
+    struct control_dev *d = opaque;
+    return virtio_balloon_set_target(d->m, target);
+}
+
+static int be_query_balloon(void *opaque, uint64_t *actual)
+{
+    struct control_dev *d = opaque;
+    uint64_t stats[16];
+    uint32_t seen;
+    return virtio_balloon_query(d->m, actual, stats, &seen);
+}
+
 static const struct qmp_backend_ops machine_backend = {
     .status = be_status,
     .stop = be_stop,
@@ -114,6 +131,8 @@ static const struct qmp_backend_ops machine_backend = {
     .quit = be_quit,
     .cpus = be_cpus,
     .chardevs = be_chardevs,
+    .balloon = be_balloon,
+    .query_balloon = be_query_balloon,
 };
 
 static struct json_object *shutdown_data(bool guest, const char *reason)
@@ -154,6 +173,9 @@ static void control_reset(void *state)
 
     control_server_event(d->srv, "RESET",
                          shutdown_data(!host, host ? "host-qmp-system-reset" : "guest-reset"));
+    /* The machine comes back running (QEMU would keep it paused): say so. */
+    if (atomic_exchange(&d->reset_resumes, false))
+        control_server_event(d->srv, "RESUME", NULL);
 }
 
 /* The machine ended: tell clients why, then close. */

@@ -49,6 +49,10 @@ struct qmp_backend_ops {
     void (*quit)(void *opaque);
     unsigned (*cpus)(void *opaque, struct qmp_cpu_info *out, unsigned max);
     unsigned (*chardevs)(void *opaque, struct qmp_chardev_info *out, unsigned max);
+    /* Optional: virtio-balloon target / current size in bytes; -ENODEV
+     * without a balloon device. */
+    int (*balloon)(void *opaque, uint64_t target);
+    int (*query_balloon)(void *opaque, uint64_t *actual);
 };
 
 /* Where a session's output goes, and how it raises events. */

@@ -177,6 +177,46 @@ static int cmd_query_commands(struct qmp_call *c, struct json_object *args,
     return 0;
 }
 
+/* QEMU answers this class and text when no balloon driver is there. */
+static int no_balloon(struct vk_err *err)
+{
+    return vk_err_set(err, -ENODEV, "No balloon device has been activated");
+}
+
+static int cmd_balloon(struct qmp_call *c, struct json_object *args, struct json_object **ret,
+                       struct vk_err *err)
+{
+    struct json_object *v = NULL;
+    if (args) {
+        json_object_object_foreach(args, key, val) {
+            (void)val;
+            if (strcmp(key, "value"))
+                return vk_err_set(err, -EINVAL, "Parameter '%.64s' is unexpected", key);
+        }
+    }
+    if (!args || !json_object_object_get_ex(args, "value", &v) ||
+        !json_object_is_type(v, json_type_int))
+        return vk_err_set(err, -EINVAL, "Parameter 'value' is missing or not an integer");
+    int64_t value = json_object_get_int64(v);
+    if (value <= 0)
+        return vk_err_set(err, -EINVAL, "Parameter 'value' expects a size in bytes > 0");
+    if (!c->env->ops->balloon || c->env->ops->balloon(c->env->opaque, (uint64_t)value) < 0)
+        return no_balloon(err);
+    return 0;
+}
+
+static int cmd_query_balloon(struct qmp_call *c, struct json_object *args,
+                             struct json_object **ret, struct vk_err *err)
+{
+    uint64_t actual = 0;
+    if (!c->env->ops->query_balloon || c->env->ops->query_balloon(c->env->opaque, &actual) < 0)
+        return no_balloon(err);
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "actual", json_object_new_int64((int64_t)actual));
+    *ret = o;
+    return 0;
+}
+
 const struct qmp_command qmp_commands[] = {
     { "qmp_capabilities", cmd_qmp_capabilities, true },
     { "query-status",     cmd_query_status,     false },
@@ -189,6 +229,8 @@ const struct qmp_command qmp_commands[] = {
     { "system_powerdown", cmd_system_powerdown, false },
     { "system_reset",     cmd_system_reset,     false },
     { "quit",             cmd_quit,             false },
+    { "balloon",          cmd_balloon,          true },
+    { "query-balloon",    cmd_query_balloon,    false },
 };
 const unsigned qmp_nr_commands = VK_ARRAY_SIZE(qmp_commands);
 

@@ -116,6 +116,19 @@ def test_system_reset_reboots_and_emits_reset(vm_factory, accel):
 
 
 @pytest.mark.parametrize("accel", ACCELS)
+def test_system_reset_while_paused_resumes(vm_factory, accel):
+    con, qmp, _ = vm_factory(accel, "hello")
+    negotiate(qmp)
+    assert con.wait_for("hello: type a line")
+    qmp.cmd("stop")
+    qmp.event("STOP")
+    assert qmp.cmd("system_reset") == {"return": {}}
+    qmp.event("RESET")
+    qmp.event("RESUME")
+    assert qmp.cmd("query-status")["return"]["status"] == "running"
+
+
+@pytest.mark.parametrize("accel", ACCELS)
 def test_guest_shutdown_event(vm_factory, accel):
     con, qmp, _ = vm_factory(accel, "pwrbtn")
     negotiate(qmp)

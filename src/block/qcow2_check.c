@@ -65,8 +65,11 @@ static int walk_l2(struct chk *c, uint64_t l2off, bool active, struct vk_err *er
             uint64_t off, len;
             qcow2_compressed_range(s, e, &off, &len);
             if (active) {
+                /* As qemu-img counts them: compressed clusters are
+                 * fragmented by nature (sub-sector placement). */
                 c->res->allocated_clusters++;
                 c->res->compressed_clusters++;
+                c->res->fragmented_clusters++;
             }
             if (e & QCOW_OFLAG_COPIED) {
                 c->res->corruptions++;
@@ -81,7 +84,7 @@ static int walk_l2(struct chk *c, uint64_t l2off, bool active, struct vk_err *er
                     (unsigned long long)m.host);
                 continue;
             }
-            if (active && m.type == QC_NORMAL) {
+            if (active) {
                 c->res->allocated_clusters++;
                 if (c->last_data && m.host != c->last_data + s->cluster_size)
                     c->res->fragmented_clusters++;

@@ -423,6 +423,14 @@ static int qcow2_open(struct blk *b, struct vk_err *err)
                     fsize, "refcount_table_offset", 48, err);
     if (r < 0)
         goto fail;
+    if (s->l1_size && s->l1_offset < s->reftable_offset +
+                          (uint64_t)s->reftable_clusters * s->cluster_size &&
+        s->reftable_offset < s->l1_offset + (uint64_t)s->l1_size * 8) {
+        r = hdr_err(s, err, -EINVAL, "l1_table_offset 0x%llx (at header offset 40) overlaps the "
+                    "refcount table at 0x%llx", (unsigned long long)s->l1_offset,
+                    (unsigned long long)s->reftable_offset);
+        goto fail;
+    }
     if (s->nb_snapshots > QCOW2_MAX_SNAPSHOTS) {
         r = hdr_err(s, err, -EINVAL, "nb_snapshots %u at offset 60 is too large", s->nb_snapshots);
         goto fail;

@@ -54,6 +54,7 @@ static void m_crypt(uint8_t *h) { put32(h + 32, 1); }
 static void m_order(uint8_t *h) { put32(h + 96, 7); }
 static void m_hlen(uint8_t *h) { put32(h + 100, 20); }
 static void m_backing(uint8_t *h) { put64(h + 8, 60000); put32(h + 16, 5000); }
+static void m_overlap(uint8_t *h) { memcpy(h + 40, h + 48, 8); }
 static void m_nsnap(uint8_t *h) { put32(h + 60, 100000); }
 static void m_ext(uint8_t *h) { put32(h + 112, 0x12345678); put32(h + 116, 0x7fffffff); }
 
@@ -86,8 +87,13 @@ static void headers(void)
     expect_fail(img, len, "header_length", "header_length", m_hlen);
     expect_fail(img, len, "backing name", "backing_file", m_backing);
     expect_fail(img, len, "nb_snapshots", "nb_snapshots", m_nsnap);
+    expect_fail(img, len, "L1 on the refcount table", "overlaps the refcount table", m_overlap);
     expect_fail(img, len, "extension length", "extension 0x12345678", m_ext);
     free(img);
+    tap_is_int(blk_create(bt_path("huge.qcow2"), "qcow2", 1ull << 63, NULL, &e), -EFBIG,
+               "absurd size refused at create");
+    tap_ok(blk_create(bt_path("huge2.qcow2"), "qcow2", 1ull << 60, NULL, &e) < 0,
+           "size needing an L1 table over 32 MiB refused: %s", e.msg);
 }
 
 /* An L2 entry pointing into the header: reads fail cleanly, a read-write

@@ -5,7 +5,7 @@ import pytest
 import shutil
 
 from conftest import binary, needs_kvm, run
-from vm_guests import MBINFO, build
+from vm_guests import MBINFO, build, require_accel
 
 DEBUG_EXIT = ["--device", "isa-debug-exit,iobase=0xf4,iosize=0x4"]
 
@@ -100,12 +100,13 @@ def test_missing_initrd(vm, mbinfo, tmp_path):
     assert "--initrd" in r.stderr
 
 
-@needs_kvm
-def test_multiboot_cmdline_modules_and_exit_status(vm, mbinfo, tmp_path):
+@pytest.mark.parametrize("accel", ["kvm", "tcg"])
+def test_multiboot_cmdline_modules_and_exit_status(vm, mbinfo, tmp_path, accel):
+    require_accel(vm, accel)
     m1, m2 = tmp_path / "env", tmp_path / "second"
     m1.write_text("KEY=value")
     m2.write_text("payload")
-    r = run([vm, "--accel", "kvm", "--kernel", mbinfo, "--append", "hello world",
+    r = run([vm, "--accel", accel, "--kernel", mbinfo, "--append", "hello world",
              "--initrd", f"{m1} a1 a2,{m2}", "--serial", "stdio", "--no-reboot", *DEBUG_EXIT],
             timeout=60)
     assert r.returncode == (42 << 1) | 1, r.stderr

@@ -7,9 +7,8 @@ import shutil
 import pytest
 
 from conftest import binary, needs_kvm, run
-from vm_guests import RESET, build
+from vm_guests import RESET, build, require_accel
 
-pytestmark = needs_kvm
 
 
 @pytest.fixture(scope="module")
@@ -19,13 +18,16 @@ def guest(tmp_path_factory):
     return build(RESET, tmp_path_factory.mktemp("guest"), "reset")
 
 
-def test_three_resets_then_exit(guest):
-    r = run([binary("virtkit-vm"), "--accel", "kvm", "--kernel", guest, "--serial", "stdio",
+@pytest.mark.parametrize("accel", ["kvm", "tcg"])
+def test_three_resets_then_exit(guest, accel):
+    require_accel(binary("virtkit-vm"), accel)
+    r = run([binary("virtkit-vm"), "--accel", accel, "--kernel", guest, "--serial", "stdio",
              "--device", "isa-debug-exit"], timeout=120)
     assert r.returncode == (4 << 1) | 1, r.stderr
     assert r.stdout.splitlines() == ["boot 1", "boot 2", "boot 3", "boot 4"]
 
 
+@needs_kvm
 def test_no_reboot_exits_zero(guest):
     r = run([binary("virtkit-vm"), "--accel", "kvm", "--kernel", guest, "--serial", "stdio",
              "--device", "isa-debug-exit", "--no-reboot"], timeout=60)
@@ -33,6 +35,7 @@ def test_no_reboot_exits_zero(guest):
     assert r.stdout.splitlines() == ["boot 1"]
 
 
+@needs_kvm
 def test_smp_reset(guest):
     r = run([binary("virtkit-vm"), "--accel", "kvm", "--kernel", guest, "--serial", "stdio",
              "--smp", "2", "--device", "isa-debug-exit"], timeout=120)

@@ -11,9 +11,8 @@ import time
 import pytest
 
 from conftest import binary, needs_kvm, run
-from vm_guests import ECHO, MBINFO, build
+from vm_guests import ECHO, MBINFO, build, require_accel
 
-pytestmark = needs_kvm
 DEBUG_EXIT = ["--device", "isa-debug-exit,iobase=0xf4,iosize=0x4"]
 
 
@@ -25,8 +24,8 @@ def guests(tmp_path_factory):
     return {"echo": build(ECHO, d, "echo"), "mbinfo": build(MBINFO, d, "mbinfo")}
 
 
-def vm_cmd(kernel, *serial):
-    cmd = [binary("virtkit-vm"), "--accel", "kvm", "--kernel", kernel, "--no-reboot", *DEBUG_EXIT]
+def vm_cmd(kernel, *serial, accel="kvm"):
+    cmd = [binary("virtkit-vm"), "--accel", accel, "--kernel", kernel, "--no-reboot", *DEBUG_EXIT]
     for s in serial:
         cmd += ["--serial", s]
     return cmd
@@ -49,12 +48,15 @@ def read_until(fd, marker, limit=30.0):
     return buf
 
 
-def test_stdio_input_and_output(guests):
-    r = run(vm_cmd(guests["echo"], "stdio"), input="abcq", timeout=60)
+@pytest.mark.parametrize("accel", ["kvm", "tcg"])
+def test_stdio_input_and_output(guests, accel):
+    require_accel(binary("virtkit-vm"), accel)
+    r = run(vm_cmd(guests["echo"], "stdio", accel=accel), input="abcq", timeout=60)
     assert r.returncode == 1, r.stderr
     assert r.stdout == "READY\nabcq\n"
 
 
+@needs_kvm
 def test_file_backend(guests, tmp_path):
     out = tmp_path / "serial.log"
     r = run(vm_cmd(guests["mbinfo"], f"file:{out}"), timeout=60)
@@ -63,12 +65,14 @@ def test_file_backend(guests, tmp_path):
     assert "string-io-ok" in out.read_text()
 
 
+@needs_kvm
 def test_null_backend(guests):
     r = run(vm_cmd(guests["mbinfo"], "null"), timeout=60)
     assert r.returncode == 85, r.stderr
     assert r.stdout == ""
 
 
+@needs_kvm
 def test_second_port_is_com2(guests, tmp_path):
     # COM1 -> file, COM2 -> null: the guest writes to COM1 only
     out = tmp_path / "com1.log"
@@ -77,6 +81,7 @@ def test_second_port_is_com2(guests, tmp_path):
     assert "string-io-ok" in out.read_text()
 
 
+@needs_kvm
 @pytest.mark.parametrize("suffix", ["", ",server,nowait"])
 def test_unix_socket_backend(guests, tmp_path, suffix):
     path = tmp_path / "serial.sock"
@@ -101,6 +106,7 @@ def test_unix_socket_backend(guests, tmp_path, suffix):
         p.wait()
 
 
+@needs_kvm
 def test_pty_backend(guests):
     p = subprocess.Popen(vm_cmd(guests["echo"], "pty"), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
@@ -127,6 +133,7 @@ def test_pty_backend(guests):
         p.wait()
 
 
+@needs_kvm
 def test_sigterm_ends_vm_cleanly(guests):
     """SIGTERM while the guest waits for input: exit 0, as QEMU."""
     import signal

@@ -354,3 +354,18 @@ msg_l1c: .asciz " l1c="
 msg_l1b: .asciz " l1b="
 msg_l7b: .asciz " l7b="
 """
+
+
+
+def require_accel(vm, accel):
+    """Skip (with the reason) when `accel` cannot run here: kvm needs
+    /dev/kvm, tcg needs the software CPU built into virtkit-vm."""
+    import pytest
+    from conftest import kvm_usable
+    if accel == "kvm" and not kvm_usable():
+        pytest.skip("SKIP: /dev/kvm is not usable on this host")
+    if accel == "tcg":
+        r = subprocess.run([vm, "--accel", "tcg", "--kernel", "/nonexistent", "--serial", "null"],
+                           capture_output=True, text=True, timeout=30)
+        if "not built in" in r.stderr:
+            pytest.skip("SKIP: the software CPU is not built into virtkit-vm")

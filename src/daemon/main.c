@@ -799,6 +799,12 @@ int main(int argc, char **argv)
             rpc_areas[a]->fini(&d);
     while (d.conns)
         conn_free(&d, d.conns);
+    for (size_t fd = 0; fd < n_watches; fd++) {
+        if (watches[fd].cb == timer_fired) {       /* timers that never fired */
+            free(watches[fd].opaque);
+            close((int)fd);
+        }
+    }
     unlink(d.paths.sock_rw);
     unlink(d.paths.sock_ro);
     snprintf(lockpath, sizeof(lockpath), "%s/virtkitd.pid", d.paths.run);

@@ -504,7 +504,12 @@ int dom_start(struct vkd *d, struct domain *dom, const struct dom_def *src, bool
     }
     dom->pidfd = pidfd;
     proc_stat_fields(pid, &dom->proc_start, NULL);
-    int64_t deadline = vk_now_ns() + 20ll * 1000000000;
+    /* how long the emulator may take to open its control socket */
+    int wait_s = 20;
+    const char *ws = getenv("VIRTKIT_START_TIMEOUT");
+    if (ws && vk_parse_int(ws, 1, 3600, &wait_s) < 0)
+        wait_s = 20;
+    int64_t deadline = vk_now_ns() + (int64_t)wait_s * 1000000000;
     for (;;) {
         struct pollfd p = { .fd = pidfd, .events = POLLIN };
         if (poll(&p, 1, 0) > 0) {
@@ -522,12 +527,14 @@ int dom_start(struct vkd *d, struct domain *dom, const struct dom_def *src, bool
         if (access(qmp, F_OK) == 0 && qmp_connect(d, dom, qmp, 2000, &qe) == 0)
             break;
         if (vk_now_ns() > deadline) {
+            /* reap it here: its exit callback must not run for a start
+             * that is being undone */
+            vkd_unwatch_pid(d, pid);
             kill(pid, SIGKILL);
-            vkd_wait_pidfd(d, pidfd, 5000);
+            waitpid(pid, NULL, 0);
             r = vk_err_set(err, -ETIMEDOUT, "virtkit-vm did not open its control socket %s%s%s",
                            qmp, qe.msg[0] ? ": " : "", qe.msg);
-            dom->pidfd = -1;
-            goto fail_proc_nowait;
+            goto fail_proc;
         }
         struct timespec ts = { 0, 10 * 1000000L };
         nanosleep(&ts, NULL);
@@ -555,7 +562,6 @@ int dom_start(struct vkd *d, struct domain *dom, const struct dom_def *src, bool
 
 fail_proc:
     dom->pidfd = -1;
-fail_proc_nowait:
     qmp_close(d, dom);
     console_close(d, dom);
     if (dom->live) {

@@ -34,6 +34,9 @@ flags = os.environ.get("FAKE_VM_FLAGS", "")
 if flags and os.path.exists(flags) and "--fail-at-start" in open(flags).read():
     print("fake-vm: cannot open /dev/kvm: Permission denied", file=sys.stderr)
     sys.exit(1)
+if flags and os.path.exists(flags) and "--hang" in open(flags).read():
+    import time
+    time.sleep(3600)
 ctl = args[args.index("--control") + 1]
 ser = args[args.index("--serial") + 1][5:]
 def server(path):
@@ -367,6 +370,29 @@ def test_start_failure_is_reported_and_leaves_nothing(daemon):
     assert "cannot open /dev/kvm: Permission denied" in r.stderr
     assert daemon.state("bad") == "shut off (failed)"
     assert not list((daemon.run / "domains").glob("*.status"))
+
+
+def test_start_timeout_leaves_nothing():
+    """An emulator that never opens its control socket: start fails after
+    VIRTKIT_START_TIMEOUT, the process is gone, a transient domain too."""
+    d = Daemon(env={"VIRTKIT_START_TIMEOUT": "1"})
+    try:
+        d.start()
+        (d.root / "fake-flags").write_text("--hang")
+        d.define(domain_xml("slow"))
+        r = d.virtkit("start", "slow")
+        assert r.returncode == 1 and "did not open its control socket" in r.stderr
+        assert d.state("slow") == "shut off (failed)"
+        p = d.root / "tr.xml"
+        p.write_text(domain_xml("slowtr"))
+        r = d.virtkit("create", p)
+        assert r.returncode == 1 and "did not open its control socket" in r.stderr
+        assert d.ok("list", "--all", "--name") == "slow\n\n"
+        assert not list((d.run / "domains").glob("*"))
+        r = run(["pgrep", "-f", str(d.fake)])
+        assert r.stdout.strip() == "", "emulator left running"
+    finally:
+        d.cleanup()
 
 
 def test_console_relay(daemon):

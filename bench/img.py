@@ -7,6 +7,8 @@ holding 768 MiB of data, compressed convert of the same, check of a large
 image (4 KiB clusters), and 4 KiB scattered reads/writes through `img bench`.
 VIRTKIT_BENCH_DIR picks the scratch folder (default /var/tmp); it needs
 about 5 GiB. VIRTKIT_BENCH_SMALL=1 shrinks everything 8x for a quick look.
+Each case runs VIRTKIT_BENCH_REPS times (default 3, fewer for runs over
+20 s), alternating the tools, and keeps the best time of each.
 """
 import os
 import pathlib
@@ -25,6 +27,7 @@ SCALE = 8 if SMALL else 1
 SIZE = (2 << 30) // SCALE
 DATA = (768 << 20) // SCALE
 EXTENT = 8 << 20
+REPS = int(os.environ.get("VIRTKIT_BENCH_REPS", "3"))
 
 
 def make_source(path):
@@ -98,36 +101,51 @@ def main():
                                               "compression_type=zstd", str(src), "{out}.qcow2"]),
         ]
         for name, args in cases:
-            res = {}
-            for tool, exe in (("qemu-img", [QIMG]), ("virtkit", [VK, "img"])):
-                out = str(d / f"out-{tool}")
-                a = [x.replace("{out}", out) for x in args]
-                res[tool], _ = timed(exe + a)
-                for ext in (".qcow2", ".raw"):
-                    if os.path.exists(out + ext):
-                        os.unlink(out + ext)
+            res = {"qemu-img": None, "virtkit": None}
+            # alternate the tools; short runs are repeated and the best kept
+            # (the machine is shared, single runs are noisy)
+            for rep in range(REPS):
+                for tool, exe in (("qemu-img", [QIMG]), ("virtkit", [VK, "img"])):
+                    out = str(d / f"out-{tool}")
+                    a = [x.replace("{out}", out) for x in args]
+                    subprocess.run(["sync"])
+                    t, _ = timed(exe + a)
+                    if t is not None and (res[tool] is None or t < res[tool]):
+                        res[tool] = t
+                    for ext in (".qcow2", ".raw"):
+                        if os.path.exists(out + ext):
+                            os.unlink(out + ext)
+                if max(v or 0 for v in res.values()) > 20:
+                    break
             row(name, res["virtkit"], res["qemu-img"])
 
         # check of a large image: 4 KiB clusters -> ~200k data clusters
         big = d / "big.qcow2"
         subprocess.run([QIMG, "convert", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4k",
                         str(src), str(big)], check=True)
-        tq, _ = timed([QIMG, "check", str(big)])
-        tv, _ = timed([VK, "img", "check", str(big)])
+        tq = tv = None
+        for rep in range(REPS):
+            t, _ = timed([QIMG, "check", str(big)])
+            tq = t if tq is None or (t is not None and t < tq) else tq
+            t, _ = timed([VK, "img", "check", str(big)])
+            tv = t if tv is None or (t is not None and t < tv) else tv
         row("check (4k clusters)", tv, tq)
 
         # scattered 4 KiB I/O: a step of 7 MiB + 12 KiB modulo the size
         step = str((7 << 20) + 12288)
         count = str(200000 // SCALE)
         for mode, extra in (("read", []), ("write", ["-w"])):
-            res = {}
-            for tool, exe in (("qemu-img", [QIMG]), ("virtkit", [VK, "img"])):
-                img = d / f"io-{tool}.qcow2"
-                shutil.copyfile(qsrc, img)
-                _, r = timed(exe + ["bench", "-f", "qcow2", "-t", "none", "-c", count, "-d", "64",
-                                    "-s", "4k", "-S", step] + extra + [str(img)])
-                res[tool] = bench_time(r.stdout) if r.returncode == 0 else None
-                img.unlink()
+            res = {"qemu-img": None, "virtkit": None}
+            for rep in range(REPS):
+                for tool, exe in (("qemu-img", [QIMG]), ("virtkit", [VK, "img"])):
+                    img = d / f"io-{tool}.qcow2"
+                    shutil.copyfile(qsrc, img)
+                    _, r = timed(exe + ["bench", "-f", "qcow2", "-t", "none", "-c", count, "-d", "64",
+                                        "-s", "4k", "-S", step] + extra + [str(img)])
+                    t = bench_time(r.stdout) if r.returncode == 0 else None
+                    if t is not None and (res[tool] is None or t < res[tool]):
+                        res[tool] = t
+                    img.unlink()
             row(f"bench 4k {mode} (O_DIRECT, depth 64)", res["virtkit"], res["qemu-img"])
         return 0
     finally:

@@ -96,6 +96,10 @@ struct accel_ops {
      * `addr` without leaving the kernel (virtio notifications); assign=false
      * removes it. The bus handler stays registered as the fallback. */
     int (*ioeventfd)(struct machine *m, uint64_t addr, unsigned len, int fd, bool assign);
+    /* Optional: guest RAM [gpa, gpa+len) was written by a device (DMA), not
+     * by a vCPU; an accelerator that caches decoded guest code drops what
+     * it made from those bytes. Any thread. */
+    void (*invalidate_code)(struct machine *m, uint64_t gpa, uint64_t len);
 
     int (*vcpu_init)(struct vcpu *v, struct vk_err *err);
     void (*vcpu_exit)(struct vcpu *v);

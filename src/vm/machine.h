@@ -89,6 +89,15 @@ struct machine {
  * else NULL. Use this for every guest-supplied address. */
 void *machine_gpa_to_hva(struct machine *m, uint64_t gpa, uint64_t len);
 
+/* A device wrote guest RAM [gpa, gpa+len) (DMA): tell the accelerator, so
+ * the software CPU never runs stale decoded code. Devices call this for
+ * every buffer they fill; it is free on KVM. */
+static inline void machine_dma_written(struct machine *m, uint64_t gpa, uint64_t len)
+{
+    if (m->accel && m->accel->invalidate_code)
+        m->accel->invalidate_code(m, gpa, len);
+}
+
 /* Drive a platform interrupt line (GSI) through the accelerator's irqchip. */
 void machine_set_irq(struct machine *m, unsigned gsi, int level);
 

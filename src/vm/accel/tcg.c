@@ -125,6 +125,13 @@ static void tcg_vm_exit(struct machine *m)
     m->accel_state = NULL;
 }
 
+static void tcg_invalidate_code(struct machine *m, uint64_t gpa, uint64_t len)
+{
+    struct tcg_vm *vm = vm_of(m);
+    if (vm && vm->shared)
+        cpu_x86_invalidate_code(vm->shared, gpa, len);
+}
+
 static int tcg_map_ram(struct machine *m, uint64_t gpa, uint64_t size, void *hva,
                        struct vk_err *err)
 {
@@ -473,6 +480,7 @@ const struct accel_ops accel_tcg = {
     .name = "tcg",
     .probe = tcg_probe,
     .vm_init = tcg_vm_init,
+    .invalidate_code = tcg_invalidate_code,
     .vm_exit = tcg_vm_exit,
     .map_ram = tcg_map_ram,
     .set_irq = tcg_set_irq,

@@ -49,6 +49,8 @@ struct machine;
 struct virtio_mem {
     /* Host pointer for [gpa, gpa+len) if entirely in guest RAM, else NULL. */
     void *(*map)(void *opaque, uint64_t gpa, uint64_t len);
+    /* Optional: the device wrote [gpa, gpa+len) (see machine_dma_written). */
+    void (*written)(void *opaque, uint64_t gpa, uint64_t len);
     void *opaque;
 };
 
@@ -77,6 +79,7 @@ struct virtq_req {
     unsigned nr_in, nr_out;     /* out = device-readable, in = device-writable */
     struct iovec out[VIRTQ_MAX_SEGS];
     struct iovec in[VIRTQ_MAX_SEGS];
+    uint64_t in_gpa[VIRTQ_MAX_SEGS];  /* guest address of each in segment */
     uint64_t out_len, in_len;   /* total bytes */
 };
 
@@ -87,7 +90,8 @@ int virtq_start(struct virtq *vq);
 /* 1 and a request, 0 when the queue is empty, -EFAULT/-EINVAL when the guest
  * broke the rules (caller marks the device broken). */
 int virtq_pop(struct virtq *vq, struct virtq_req *req);
-/* Return a request with `written` bytes written to its in-buffers. */
+/* Return a request with `written` bytes written to its in-buffers (those
+ * bytes are reported through virtio_mem.written first). */
 void virtq_push(struct virtq *vq, const struct virtq_req *req, uint32_t written);
 /* Whether the driver wants an interrupt now (flags or event index). */
 bool virtq_should_notify(struct virtq *vq);

@@ -382,6 +382,11 @@ static void *guest_map(void *opaque, uint64_t gpa, uint64_t len)
     return machine_gpa_to_hva(opaque, gpa, len);
 }
 
+static void guest_written(void *opaque, uint64_t gpa, uint64_t len)
+{
+    machine_dma_written(opaque, gpa, len);
+}
+
 int virtio_pci_create(struct machine *m, struct virtio_dev *vd, unsigned nr_queues,
                       uint16_t queue_max, struct vk_err *err)
 {
@@ -395,7 +400,7 @@ int virtio_pci_create(struct machine *m, struct virtio_dev *vd, unsigned nr_queu
     vd->transport = vp;
     vd->nr_queues = nr_queues;
     vd->queue_max = queue_max;
-    vd->mem = (struct virtio_mem){ guest_map, m };
+    vd->mem = (struct virtio_mem){ guest_map, guest_written, m };
     vd->vqs = calloc(nr_queues, sizeof(*vd->vqs));
     vp->queue_vector = calloc(nr_queues, sizeof(*vp->queue_vector));
     vp->threads = calloc(nr_queues, sizeof(*vp->threads));

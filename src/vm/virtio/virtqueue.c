@@ -66,11 +66,12 @@ int virtq_start(struct virtq *vq)
     return 0;
 }
 
-static int add_seg(struct virtq_req *req, bool write, void *p, uint32_t len)
+static int add_seg(struct virtq_req *req, bool write, void *p, uint64_t gpa, uint32_t len)
 {
     if (write) {
         if (req->nr_in == VIRTQ_MAX_SEGS)
             return -E2BIG;
+        req->in_gpa[req->nr_in] = gpa;
         req->in[req->nr_in++] = (struct iovec){ p, len };
         req->in_len += len;
     } else {
@@ -130,7 +131,7 @@ int virtq_pop(struct virtq *vq, struct virtq_req *req)
             if (!p)
                 return -EFAULT;
         }
-        int r = add_seg(req, d.flags & VIRTQ_DESC_F_WRITE, p, d.len);
+        int r = add_seg(req, d.flags & VIRTQ_DESC_F_WRITE, p, d.addr, d.len);
         if (r)
             return r;
         if (!(d.flags & VIRTQ_DESC_F_NEXT))
@@ -150,6 +151,14 @@ int virtq_pop(struct virtq *vq, struct virtq_req *req)
 
 void virtq_push(struct virtq *vq, const struct virtq_req *req, uint32_t written)
 {
+    if (vq->mem->written) {
+        uint64_t left = written;
+        for (unsigned i = 0; i < req->nr_in && left; i++) {
+            uint64_t n = VK_MIN(left, (uint64_t)req->in[i].iov_len);
+            vq->mem->written(vq->mem->opaque, req->in_gpa[i], n);
+            left -= n;
+        }
+    }
     uint8_t *used = vq->used;
     struct vring_used_elem e = { req->head, written };
     memcpy(used + 4 + 8 * (vq->used_idx % vq->size), &e, sizeof(e));

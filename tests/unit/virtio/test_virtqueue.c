@@ -15,7 +15,14 @@ static void *fake_map(void *opaque, uint64_t gpa, uint64_t len)
     return vk_range_ok(gpa, len, MEM_SIZE) ? mem + gpa : NULL;
 }
 
-static const struct virtio_mem vmem = { fake_map, NULL };
+static uint64_t written_gpa, written_len;
+static void fake_written(void *opaque, uint64_t gpa, uint64_t len)
+{
+    written_gpa = gpa;
+    written_len += len;
+}
+
+static const struct virtio_mem vmem = { fake_map, fake_written, NULL };
 
 #define QSIZE 8
 #define DESC  0x1000
@@ -70,6 +77,8 @@ int main(void)
     tap_ok(req->out[0].iov_base == mem + 0x10000, "readable segment maps to guest RAM");
     tap_is_int(req->in_len, 513, "writable length summed");
     virtq_push(&vq, req, 513);
+    tap_is_int(written_len, 513, "device writes reported for the written bytes");
+    tap_is_int(written_gpa, 0x12000, "...down to the last segment's guest address");
     tap_is_int(*used_idx(), 1, "used idx advanced");
     tap_is_int(used_elem(0)[0], 0, "used id is the head");
     tap_is_int(used_elem(0)[1], 513, "used len recorded");

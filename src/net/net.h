@@ -38,6 +38,7 @@ int net_link_get(const char *name, struct net_link *out, struct vk_err *err) VK_
 int net_link_set_up(const char *name, bool up, struct vk_err *err) VK_MUST_CHECK;
 int net_link_del(const char *name, struct vk_err *err) VK_MUST_CHECK;
 int net_link_set_mac(const char *name, const uint8_t mac[6], struct vk_err *err) VK_MUST_CHECK;
+int net_link_set_mtu(const char *name, unsigned mtu, struct vk_err *err) VK_MUST_CHECK;
 /* Enslave `port` to `bridge`; bridge NULL releases it. */
 int net_link_set_master(const char *port, const char *bridge, struct vk_err *err) VK_MUST_CHECK;
 

@@ -514,6 +514,15 @@ static int parse_root(struct pctx *c, struct net_def *d, const xmlNode *root)
             if (attr(n, "delay", buf, sizeof(buf)) &&
                 vk_parse_int(buf, 0, 30, &d->delay) < 0)
                 return perr(c, "<bridge>: delay '%s' out of range 0-30", buf);
+        } else if (is(n, "mtu")) {
+            static const char *const ma[] = { "size", NULL };
+            char buf[32];
+            int v;
+            if ((r = check_attrs(c, n, ma)) < 0)
+                return r;
+            if (!attr(n, "size", buf, sizeof(buf)) || vk_parse_int(buf, 68, 65535, &v) < 0)
+                return perr(c, "<mtu>: size must be 68-65535");
+            d->mtu = (unsigned)v;
         } else if (is(n, "mac")) {
             static const char *const ma[] = { "address", NULL };
             if ((r = check_attrs(c, n, ma)) < 0 ||
@@ -606,8 +615,8 @@ int net_def_validate(const struct net_def *d, struct vk_err *err)
     if (d->forward == NET_FWD_BRIDGE) {
         if (!d->bridge[0])
             return perr(&c, "<forward mode='bridge'>: needs <bridge name='...'/> of an existing host bridge");
-        if (d->nips || d->ndns_hosts || d->domain[0] || d->has_mac)
-            return perr(&c, "<forward mode='bridge'>: <ip>, <dns>, <domain> and <mac> are not allowed "
+        if (d->nips || d->ndns_hosts || d->domain[0] || d->has_mac || d->mtu)
+            return perr(&c, "<forward mode='bridge'>: <ip>, <dns>, <domain>, <mtu> and <mac> are not allowed "
                         "(the host bridge is managed outside virtkit)");
     }
     if (d->has_nat_addr && d->forward != NET_FWD_NAT)
@@ -772,6 +781,8 @@ char *net_def_format(const struct net_def *d)
             sb_printf(&b, "  <bridge name='%s' stp='%s' delay='%d'/>\n", d->bridge,
                       d->stp ? "on" : "off", d->delay);
     }
+    if (d->mtu)
+        sb_printf(&b, "  <mtu size='%u'/>\n", d->mtu);
     if (d->has_mac) {
         char m[18];
         net_mac_format(d->mac, m);

@@ -59,6 +59,7 @@ struct net_def {
     char bridge[NET_IFNAMSIZ];                  /* "" until defaults fill it */
     bool stp;                                   /* default on */
     int delay;                                  /* seconds, default 0 */
+    unsigned mtu;                               /* <mtu size/>, 0 = kernel default */
     bool has_mac;
     uint8_t mac[6];
     char domain[128];

@@ -129,6 +129,8 @@ static int bridge_up(const struct net_def *d, struct net_status *st, struct vk_e
     snprintf(st->bridge, sizeof(st->bridge), "%s", d->bridge);
     if (d->has_mac && (r = net_link_set_mac(d->bridge, d->mac, err)) < 0)
         return r;
+    if (d->mtu && (r = net_link_set_mtu(d->bridge, d->mtu, err)) < 0)
+        return r;
     /* delay before STP: the kernel refuses forward delays below 2 s while
      * STP runs, libvirt's default delay is 0 */
     if ((r = net_bridge_set(d->bridge, NET_BR_FORWARD_DELAY, (uint32_t)d->delay * 100, err)) < 0 ||

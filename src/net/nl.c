@@ -300,6 +300,17 @@ int net_link_set_mac(const char *name, const uint8_t mac[6], struct vk_err *err)
     return link_simple(name, fill_mac, mac, err);
 }
 
+static int fill_mtu(struct nlmsghdr *h, const void *arg)
+{
+    mnl_attr_put_u32(h, IFLA_MTU, *(const unsigned *)arg);
+    return 0;
+}
+
+int net_link_set_mtu(const char *name, unsigned mtu, struct vk_err *err)
+{
+    return link_simple(name, fill_mtu, &mtu, err);
+}
+
 static int fill_master(struct nlmsghdr *h, const void *arg)
 {
     mnl_attr_put_u32(h, IFLA_MASTER, (uint32_t)*(const int *)arg);

@@ -279,6 +279,14 @@ int main(void)
         }
         net_def_free(lvd);
     }
+    bad("<mac address='52:54:00:0a:cd:21'/>", "<mtu size='20'/>", "<mtu>: size must be");
+    tap_is_int(parse("<network><name>m</name><mtu size='9000'/></network>", &d, &e), 0, "mtu parses");
+    if (d) {
+        char *x = net_def_format(d);
+        tap_ok(x && strstr(x, "<mtu size='9000'/>"), "mtu formats");
+        free(x);
+        net_def_free(d);
+    }
     bad("<range start='192.168.120.100' end='192.168.120.200'/>",
         "<range start='192.168.120.100' end='192.168.120.200'><lease expiry='1' unit='days'/></range>",
         "<lease>: unit must be");

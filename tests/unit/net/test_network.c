@@ -174,6 +174,7 @@ int main(void)
     /* Dual stack, route mode: both addresses on the bridge, DHCPv4 and
      * DHCPv6 ranges in dnsmasq, IPv6 forwarding on. */
     d = parse("<network><name>six</name><forward mode='route'/><bridge name='virbr6' stp='off'/>"
+              "<mtu size='1400'/>"
               "<ip address='10.66.0.1' prefix='24'><dhcp><range start='10.66.0.10' end='10.66.0.20'/>"
               "</dhcp></ip><ip family='ipv6' address='fd66::1' prefix='64'><dhcp>"
               "<range start='fd66::100' end='fd66::1ff'/></dhcp></ip></network>");
@@ -184,6 +185,7 @@ int main(void)
         tap_ok(net_addr_overlaps(AF_INET6, a.b, 128, who, NULL) == 1 && !strcmp(who, "virbr6"),
                "fd66::1 is on virbr6");
         tap_is_int(sysfs_int("/proc/sys/net/ipv6/conf/all/forwarding"), 1, "IPv6 forwarding on");
+        tap_is_int(sysfs_int("/sys/class/net/virbr6/mtu"), 1400, "<mtu size='1400'/> on the bridge");
         char conf[600], *text = NULL;
         size_t len;
         snprintf(conf, sizeof(conf), "%s/six.conf", state);

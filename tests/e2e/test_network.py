@@ -633,3 +633,27 @@ def test_guest_gets_a_lease(env, tmp_path):
         assert r.returncode == 0 and f"{ip}/24" in r.stdout and mac in r.stdout, r.stdout + r.stderr
     finally:
         env.vk("destroy", "dhcpvm")
+
+
+def test_lifecycle_events(env):
+    """network.lifecycle events reach subscribed clients (rpc.h)."""
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(env.root / "run" / "virtkit" / "virtkit-sock"))
+    s.settimeout(30)
+    f = s.makefile("rw")
+    f.write(json.dumps({"id": 1, "method": "events.subscribe"}) + "\n")
+    f.flush()
+    assert "result" in json.loads(f.readline())
+    env.define_example()
+    assert env.vk("net-start", "default").returncode == 0
+    assert env.vk("net-destroy", "default").returncode == 0
+    assert env.vk("net-undefine", "default").returncode == 0
+    seen = []
+    while len(seen) < 4:
+        msg = json.loads(f.readline())
+        if msg.get("event") == "network.lifecycle":
+            assert msg["data"]["name"] == "default"
+            seen.append(msg["data"]["event"])
+    assert seen == ["defined", "started", "stopped", "undefined"]
+    s.close()

@@ -154,3 +154,13 @@ def test_map_compressed_and_chain_match_qemu(qcow2):
     qio(top, "write -P 2 512k 1M", "write -z 0 64k")
     for args in (["map"], ["map", "--output=json"], ["map", "--start-offset=256k", "--max-length=1M"]):
         assert ok(vk(*args, top)).stdout == ok(qimg(*args, top)).stdout, args
+
+
+def test_read_external_data_file(qcow2):
+    tmp = qcow2
+    img = tmp / "ext.qcow2"
+    ok(qimg("create", "-q", "-f", "qcow2", "-o", f"data_file={tmp / 'ext.raw'}", img, SIZE))
+    qio(img, "write -P 4 0 128k", "write -P 5 3M 4k")
+    assert vk_raw(tmp, img) == qemu_raw(tmp, img)
+    for args in (["info", "--output=json"], ["map", "--output=json"], ["map"]):
+        assert ok(vk(*args, img)).stdout == ok(qimg(*args, img)).stdout, args

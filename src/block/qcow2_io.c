@@ -570,10 +570,21 @@ int qcow2_write_compressed(struct blk *b, uint64_t off, const void *cbuf, size_t
     uint64_t pos;
     uint64_t fbo = s->free_byte_offset;
     if (fbo && (fbo & (cs - 1)) && cs - (fbo & (cs - 1)) >= clen) {
+        /* Fits in what is left of the current cluster. */
         pos = fbo;
         r = qcow2_update_refcount(s, fbo >> s->cluster_bits, 1, 1, err);
     } else {
-        r = qcow2_alloc_clusters(s, 1, &pos, err);
+        uint64_t host;
+        r = qcow2_alloc_clusters(s, 1, &host, err);
+        if (r < 0)
+            goto out;
+        pos = host;
+        if (fbo && (fbo & (cs - 1)) && host == (fbo & ~(cs - 1)) + cs) {
+            /* The next cluster is contiguous: start in the current one's
+             * tail and run over (both clusters count this reference). */
+            pos = fbo;
+            r = qcow2_update_refcount(s, fbo >> s->cluster_bits, 1, 1, err);
+        }
     }
     if (r < 0)
         goto out;

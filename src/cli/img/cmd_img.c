@@ -162,7 +162,7 @@ const struct cli_command cmd_img = {
     .description =
         "Same subcommands, options, -o creation options, --output=json shapes and\n"
         "exit codes as qemu-img 7.2, for the raw and qcow2 formats. Run\n"
-        "'virtkit img' alone for the command syntax, and see docs/img.md.",
+        "'virtkit img --help' for the command syntax, and see docs/img.md.",
     .subcommands = subcommands,
     .run = run,
 };

@@ -85,6 +85,15 @@ void vkd_conn_send(struct vkd *d, struct vkd_conn *c, const char *buf, size_t n)
  * not called for closes the daemon asks for). */
 void vkd_conn_close(struct vkd *d, struct vkd_conn *c);
 
+/* For main.c: the loop (loop.c) and the client sockets (conn.c). */
+struct epoll_event;
+void vkd_loop_dispatch(struct vkd *d, const struct epoll_event *ev);
+void vkd_loop_fini(void);
+void vkd_reap_children(void);       /* SIGCHLD: reap exited unwatched children */
+int vkd_listen(const char *path, mode_t mode, gid_t group, struct vk_err *err);
+void vkd_accept(struct vkd *d, int lfd, uint32_t events, void *opaque);  /* opaque != NULL: read-only */
+void vkd_conns_free_all(struct vkd *d);
+
 /* The emulator binary: XML <emulator> if set (pass it), else $VIRTKIT_VM,
  * else virtkit-vm beside virtkitd (../vm/virtkit-vm in a build tree),
  * else the libexec dir, else "virtkit-vm" from PATH. */

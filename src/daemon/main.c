@@ -1,11 +1,11 @@
-/* virtkitd: the management daemon. One thread, one epoll loop: client
- * connections (JSON lines, rpc.h), VM process exits (pidfds), VM control
- * and serial sockets, timers, signals. */
+/* virtkitd: the management daemon. One thread, one epoll loop (loop.c):
+ * client connections (conn.c, JSON lines, rpc.h), VM process exits
+ * (pidfds), VM control and serial sockets, timers, signals. This file:
+ * options, start-up order, the emulator lookup, signals, idle exit. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,517 +15,13 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/timerfd.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "domain.h"
-
-#define MAX_OUT_QUEUE (1u << 20)
-
-/* ---- fd watches ------------------------------------------------------------ */
-
-struct watch {
-    vkd_fd_cb cb;
-    void *opaque;
-    /* pid watches */
-    pid_t pid;
-    vkd_exit_cb exit_cb;
-};
-
-static struct watch *watches;
-static size_t n_watches;
-
-static struct watch *watch_slot(int fd)
-{
-    if (fd < 0)
-        return NULL;
-    if ((size_t)fd >= n_watches) {
-        size_t n = VK_MAX((size_t)fd + 1, n_watches * 2 + 64);
-        struct watch *w = realloc(watches, n * sizeof(*w));
-        if (!w)
-            return NULL;
-        memset(w + n_watches, 0, (n - n_watches) * sizeof(*w));
-        watches = w;
-        n_watches = n;
-    }
-    return &watches[fd];
-}
-
-int vkd_watch(struct vkd *d, int fd, uint32_t events, vkd_fd_cb cb, void *opaque)
-{
-    struct watch *w = watch_slot(fd);
-    if (!w)
-        return -ENOMEM;
-    struct epoll_event ev = { .events = events, .data.fd = fd };
-    if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        return -errno;
-    memset(w, 0, sizeof(*w));
-    w->cb = cb;
-    w->opaque = opaque;
-    return 0;
-}
-
-int vkd_watch_modify(struct vkd *d, int fd, uint32_t events)
-{
-    struct epoll_event ev = { .events = events, .data.fd = fd };
-    return epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
-}
-
-void vkd_unwatch(struct vkd *d, int fd)
-{
-    if (fd < 0)
-        return;
-    epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
-    if ((size_t)fd < n_watches)
-        memset(&watches[fd], 0, sizeof(watches[fd]));
-}
-
-/* ---- timers ------------------------------------------------------------- */
-
-struct timer {
-    void (*cb)(struct vkd *d, void *opaque);
-    void *opaque;
-};
-
-static void timer_fired(struct vkd *d, int fd, uint32_t events, void *opaque)
-{
-    struct timer *t = opaque;
-    vkd_unwatch(d, fd);
-    close(fd);
-    t->cb(d, t->opaque);
-    free(t);
-}
-
-int vkd_timer(struct vkd *d, int ms, void (*cb)(struct vkd *d, void *opaque), void *opaque)
-{
-    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    if (fd < 0)
-        return -errno;
-    struct itimerspec its = { .it_value = { ms / 1000, (long)(ms % 1000) * 1000000L + 1 } };
-    struct timer *t = malloc(sizeof(*t));
-    if (!t || timerfd_settime(fd, 0, &its, NULL) < 0) {
-        free(t);
-        close(fd);
-        return -ENOMEM;
-    }
-    t->cb = cb;
-    t->opaque = opaque;
-    int r = vkd_watch(d, fd, EPOLLIN, timer_fired, t);
-    if (r < 0) {
-        free(t);
-        close(fd);
-    }
-    return r;
-}
-
-/* ---- child processes ---------------------------------------------------- */
-
-static void pid_exited(struct vkd *d, int pidfd, uint32_t events, void *opaque)
-{
-    struct watch *w = &watches[pidfd];
-    pid_t pid = w->pid;
-    vkd_exit_cb cb = w->exit_cb;
-    siginfo_t si = { 0 };
-    int wstatus = -1;
-    if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) == 0) {
-        if (si.si_pid == 0)
-            return;     /* spurious: not exited yet */
-        if (si.si_code == CLD_EXITED)
-            wstatus = W_EXITCODE(si.si_status, 0);
-        else
-            wstatus = si.si_status & 0x7f;   /* killed / dumped: signal number */
-    }
-    vkd_unwatch(d, pidfd);
-    close(pidfd);
-    cb(d, pid, wstatus, opaque);
-}
-
-int vkd_watch_pid(struct vkd *d, pid_t pid, vkd_exit_cb cb, void *opaque)
-{
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0)
-        return -errno;
-    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-    int r = vkd_watch(d, pidfd, EPOLLIN, pid_exited, opaque);
-    if (r < 0) {
-        close(pidfd);
-        return r;
-    }
-    watches[pidfd].pid = pid;
-    watches[pidfd].exit_cb = cb;
-    return pidfd;
-}
-
-/* Wait up to timeout_ms for a watched pidfd; if the process exited, run
- * its exit callback now. 1 = exited (callback ran), 0 = still running. */
-int vkd_wait_pidfd(struct vkd *d, int pidfd, int timeout_ms)
-{
-    struct pollfd p = { .fd = pidfd, .events = POLLIN };
-    int64_t deadline = vk_now_ns() + (int64_t)timeout_ms * 1000000;
-    for (;;) {
-        int left = (int)((deadline - vk_now_ns()) / 1000000);
-        int r = poll(&p, 1, left > 0 ? left : 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return 0;
-        break;
-    }
-    if ((size_t)pidfd < n_watches && watches[pidfd].exit_cb)
-        pid_exited(d, pidfd, EPOLLIN, watches[pidfd].opaque);
-    return 1;
-}
-
-void vkd_unwatch_pid(struct vkd *d, pid_t pid)
-{
-    for (size_t fd = 0; fd < n_watches; fd++) {
-        if (watches[fd].exit_cb && watches[fd].pid == pid) {
-            vkd_unwatch(d, (int)fd);
-            close((int)fd);
-            return;
-        }
-    }
-}
-
-static bool pid_is_watched(pid_t pid)
-{
-    for (size_t fd = 0; fd < n_watches; fd++)
-        if (watches[fd].exit_cb && watches[fd].pid == pid)
-            return true;
-    return false;
-}
-
-/* SIGCHLD: we are a child subreaper, so orphaned grandchildren land here;
- * reap every exited child nobody watches. Watched ones are reaped by their
- * pidfd handler (which needs the status). */
-static void reap_unwatched(void)
-{
-    for (;;) {
-        siginfo_t si = { 0 };
-        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
-            return;
-        if (pid_is_watched(si.si_pid))
-            return;     /* its pidfd is readable; the loop handles it */
-        waitpid(si.si_pid, NULL, WNOHANG);
-    }
-}
-
-/* ---- connections --------------------------------------------------------- */
-
-static int buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
-{
-    if (*len + n > *cap) {
-        size_t c = VK_MAX(*cap * 2, *len + n + 4096);
-        char *b = realloc(*buf, c);
-        if (!b)
-            return -ENOMEM;
-        *buf = b;
-        *cap = c;
-    }
-    memcpy(*buf + *len, data, n);
-    *len += n;
-    return 0;
-}
-
-static void conn_free(struct vkd *d, struct vkd_conn *c)
-{
-    for (struct vkd_conn **pp = &d->conns; *pp; pp = &(*pp)->next) {
-        if (*pp == c) {
-            *pp = c->next;
-            break;
-        }
-    }
-    vkd_unwatch(d, c->fd);
-    close(c->fd);
-    free(c->in);
-    free(c->out);
-    free(c);
-}
-
-static void conn_drop(struct vkd *d, struct vkd_conn *c)
-{
-    if (c->relay_closed)
-        c->relay_closed(d, c, c->relay_opaque);
-    conn_free(d, c);
-}
-
-static void conn_update_events(struct vkd *d, struct vkd_conn *c)
-{
-    vkd_watch_modify(d, c->fd, EPOLLIN | (c->out_len ? EPOLLOUT : 0));
-}
-
-/* Try to write queued output; returns -1 if the connection was freed. */
-static int conn_flush(struct vkd *d, struct vkd_conn *c)
-{
-    size_t off = 0;
-    while (off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                break;
-            conn_drop(d, c);
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    memmove(c->out, c->out + off, c->out_len - off);
-    c->out_len -= off;
-    if (!c->out_len && c->closing) {
-        conn_free(d, c);
-        return -1;
-    }
-    conn_update_events(d, c);
-    return 0;
-}
-
-void vkd_conn_send(struct vkd *d, struct vkd_conn *c, const char *buf, size_t n)
-{
-    if (c->out_len + n > MAX_OUT_QUEUE)
-        return;
-    if (buf_append(&c->out, &c->out_len, &c->out_cap, buf, n) == 0)
-        conn_update_events(d, c);
-}
-
-static void conn_send_json(struct vkd *d, struct vkd_conn *c, struct json_object *o)
-{
-    size_t n;
-    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &n);
-    if (c->out_len + n + 1 > MAX_OUT_QUEUE * 8) {
-        /* a client that does not read its responses/events: drop it (the
-         * loop frees it when it sees the hang-up; c stays valid until then) */
-        c->out_len = 0;
-        c->closing = true;
-        shutdown(c->fd, SHUT_RDWR);
-        return;
-    }
-    if (buf_append(&c->out, &c->out_len, &c->out_cap, s, n) == 0 &&
-        buf_append(&c->out, &c->out_len, &c->out_cap, "\n", 1) == 0)
-        conn_update_events(d, c);
-}
-
-void vkd_conn_relay(struct vkd *d, struct vkd_conn *c,
-                    void (*input)(struct vkd *, struct vkd_conn *, const char *, size_t, void *),
-                    void (*closed)(struct vkd *, struct vkd_conn *, void *), void *opaque)
-{
-    c->relay_input = input;
-    c->relay_closed = closed;
-    c->relay_opaque = opaque;
-    c->subscribed = false;
-}
-
-void vkd_conn_close(struct vkd *d, struct vkd_conn *c)
-{
-    c->relay_input = NULL;
-    c->relay_closed = NULL;
-    c->closing = true;
-    shutdown(c->fd, SHUT_RD);
-    conn_update_events(d, c);
-}
-
-void vkd_emit(struct vkd *d, const char *name, struct json_object *data)
-{
-    struct json_object *ev = json_object_new_object();
-    json_object_object_add(ev, "event", json_object_new_string(name));
-    json_object_object_add(ev, "data", data);
-    for (struct vkd_conn *c = d->conns; c; c = c->next)
-        if (c->subscribed && !c->relay_input && !c->closing)
-            conn_send_json(d, c, ev);
-    json_object_put(ev);
-}
-
-static void conn_handle_line(struct vkd *d, struct vkd_conn *c, const char *line, size_t len)
-{
-    struct rpc_call call = {
-        .d = d, .conn = c, .uid = c->uid, .gid = c->gid, .pid = c->pid,
-        .privileged = c->privileged,
-    };
-    struct json_tokener *tok = json_tokener_new_ex(64);
-    struct json_object *req = tok ? json_tokener_parse_ex(tok, line, (int)len) : NULL;
-    bool complete = tok && json_tokener_get_error(tok) == json_tokener_success;
-    if (tok)
-        json_tokener_free(tok);
-    struct json_object *resp;
-    if (!req || !complete) {
-        json_object_put(req);
-        rpc_fail(&call, VK_RPC_E_INVALID, "request is not valid JSON");
-        resp = rpc_error_response(NULL, &call);
-    } else {
-        resp = rpc_dispatch(&call, req);
-        json_object_put(req);
-    }
-    conn_send_json(d, c, resp);
-    json_object_put(resp);
-}
-
-static void conn_readable(struct vkd *d, int fd, uint32_t events, void *opaque)
-{
-    struct vkd_conn *c = opaque;
-    if (events & EPOLLOUT) {
-        if (conn_flush(d, c) < 0)
-            return;
-    }
-    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-        return;
-    char buf[65536];
-    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n <= 0) {
-        if (c->closing && c->out_len && !(events & (EPOLLHUP | EPOLLERR))) {
-            vkd_watch_modify(d, c->fd, EPOLLOUT);
-            return;
-        }
-        conn_drop(d, c);
-        return;
-    }
-    if (c->closing)
-        return;
-    if (c->relay_input) {
-        c->relay_input(d, c, buf, (size_t)n, c->relay_opaque);
-        return;
-    }
-    if (buf_append(&c->in, &c->in_len, &c->in_cap, buf, (size_t)n) < 0) {
-        conn_drop(d, c);
-        return;
-    }
-    size_t start = 0;
-    for (size_t i = 0; i < c->in_len; i++) {
-        if (c->in[i] != '\n')
-            continue;
-        if (i > start)
-            conn_handle_line(d, c, c->in + start, i - start);
-        start = i + 1;
-        if (c->closing)
-            break;
-        if (c->relay_input) {
-            /* the rest is console input */
-            if (start < c->in_len)
-                c->relay_input(d, c, c->in + start, c->in_len - start, c->relay_opaque);
-            start = c->in_len;
-            break;
-        }
-    }
-    memmove(c->in, c->in + start, c->in_len - start);
-    c->in_len -= start;
-    if (c->in_len > VK_RPC_MAX_MESSAGE) {
-        struct json_object *e = json_object_new_object();
-        json_object_object_add(e, "id", NULL);
-        struct json_object *err = json_object_new_object();
-        json_object_object_add(err, "code", json_object_new_string("invalid-request"));
-        json_object_object_add(err, "errno", json_object_new_int(E2BIG));
-        json_object_object_add(err, "message", json_object_new_string("request too large"));
-        json_object_object_add(e, "error", err);
-        conn_send_json(d, c, e);
-        json_object_put(e);
-        vkd_conn_close(d, c);
-    }
-}
-
-/* Supplementary groups of a peer, from /proc/PID/status. */
-static bool peer_in_group(pid_t pid, gid_t gid, gid_t want)
-{
-    if (want == (gid_t)-1)
-        return false;
-    if (gid == want)
-        return true;
-    char path[64], *data = NULL;
-    size_t len;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    if (vk_read_file(path, &data, &len, NULL) < 0)
-        return false;
-    bool found = false;
-    char *g = strstr(data, "\nGroups:");
-    if (g) {
-        char *p = g + 8, *end;
-        for (;;) {
-            unsigned long v = strtoul(p, &end, 10);
-            if (end == p)
-                break;
-            if ((gid_t)v == want)
-                found = true;
-            p = end;
-        }
-    }
-    free(data);
-    return found;
-}
-
-#define MAX_CONNS 1024
-
-static void accept_conn(struct vkd *d, int lfd, uint32_t events, void *opaque)
-{
-    bool ro = opaque != NULL;
-    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0)
-        return;
-    int nconns = 0;
-    for (struct vkd_conn *x = d->conns; x; x = x->next)
-        nconns++;
-    if (nconns >= MAX_CONNS) {
-        /* anyone may connect to the read-only socket: bound what they cost */
-        vk_warn_ratelimited("too many client connections (%d): refusing one", nconns);
-        close(fd);
-        return;
-    }
-    struct ucred cred;
-    socklen_t cl = sizeof(cred);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
-        close(fd);
-        return;
-    }
-    struct vkd_conn *c = calloc(1, sizeof(*c));
-    if (!c) {
-        close(fd);
-        return;
-    }
-    c->fd = fd;
-    c->readonly_socket = ro;
-    c->uid = cred.uid;
-    c->gid = cred.gid;
-    c->pid = cred.pid;
-    c->privileged = !ro && (cred.uid == 0 || cred.uid == d->owner_uid ||
-                            peer_in_group(cred.pid, cred.gid, d->virtkit_gid));
-    if (vkd_watch(d, fd, EPOLLIN, conn_readable, c) < 0) {
-        close(fd);
-        free(c);
-        return;
-    }
-    c->next = d->conns;
-    d->conns = c;
-}
-
-static int listen_on(const char *path, mode_t mode, gid_t group, struct vk_err *err)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return vk_err_errno(err, -errno, "socket");
-    unlink(path);
-    mode_t old = umask(0077);
-    int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    umask(old);
-    if (r < 0 || listen(fd, 128) < 0) {
-        r = -errno;
-        close(fd);
-        return vk_err_errno(err, r, "listening on %s", path);
-    }
-    if (group != (gid_t)-1 && chown(path, (uid_t)-1, group) < 0)
-        vk_warn("chown %s to group virtkit: %s", path, strerror(errno));
-    if (chmod(path, mode) < 0)
-        vk_warn("chmod %s: %s", path, strerror(errno));
-    return fd;
-}
 
 /* ---- emulator lookup ------------------------------------------------------- */
 
@@ -576,7 +72,7 @@ static void signal_ready(struct vkd *d, int fd, uint32_t events, void *opaque)
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGCHLD)
-            reap_unwatched();
+            vkd_reap_children();
         else if (si.ssi_signo == SIGHUP)
             vk_info("SIGHUP: nothing to reload (definitions are read at start-up)");
         else
@@ -727,13 +223,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "virtkitd: event loop: %s\n", strerror(errno));
         return 1;
     }
-    d.listen_rw = listen_on(d.paths.sock_rw, d.system ? 0660 : 0600,
+    d.listen_rw = vkd_listen(d.paths.sock_rw, d.system ? 0660 : 0600,
                             d.system ? d.virtkit_gid : (gid_t)-1, &err);
     d.listen_ro = d.listen_rw < 0 ? -1 :
-                  listen_on(d.paths.sock_ro, d.system ? 0666 : 0600, (gid_t)-1, &err);
+                  vkd_listen(d.paths.sock_ro, d.system ? 0666 : 0600, (gid_t)-1, &err);
     if (d.listen_rw < 0 || d.listen_ro < 0 ||
-        vkd_watch(&d, d.listen_rw, EPOLLIN, accept_conn, NULL) < 0 ||
-        vkd_watch(&d, d.listen_ro, EPOLLIN, accept_conn, (void *)1) < 0) {
+        vkd_watch(&d, d.listen_rw, EPOLLIN, vkd_accept, NULL) < 0 ||
+        vkd_watch(&d, d.listen_ro, EPOLLIN, vkd_accept, (void *)1) < 0) {
         fprintf(stderr, "virtkitd: %s\n", err.msg);
         return 1;
     }
@@ -786,29 +282,18 @@ int main(int argc, char **argv)
             vk_error("epoll_wait: %s", strerror(errno));
             break;
         }
-        for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
-            if ((size_t)fd >= n_watches || !watches[fd].cb)
-                continue;
-            watches[fd].cb(&d, fd, evs[i].events, watches[fd].opaque);
-        }
+        for (int i = 0; i < n; i++)
+            vkd_loop_dispatch(&d, &evs[i]);
     }
     vk_info("exiting; running domains keep running");
     for (size_t a = rpc_n_areas; a-- > 0;)
         if (rpc_areas[a] && rpc_areas[a]->fini)
             rpc_areas[a]->fini(&d);
-    while (d.conns)
-        conn_free(&d, d.conns);
-    for (size_t fd = 0; fd < n_watches; fd++) {
-        if (watches[fd].cb == timer_fired) {       /* timers that never fired */
-            free(watches[fd].opaque);
-            close((int)fd);
-        }
-    }
+    vkd_conns_free_all(&d);
     unlink(d.paths.sock_rw);
     unlink(d.paths.sock_ro);
     snprintf(lockpath, sizeof(lockpath), "%s/virtkitd.pid", d.paths.run);
     unlink(lockpath);
-    free(watches);
+    vkd_loop_fini();
     return 0;
 }

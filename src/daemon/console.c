@@ -68,14 +68,17 @@ static void relay_input(struct vkd *d, struct vkd_conn *c, const char *buf, size
     struct domain *dom = opaque;
     if (dom->serial_fd < 0)
         return;
-    /* the guest UART is slow; a short blocking write keeps ordering */
+    /* The socket buffer absorbs typing and pastes; a guest that does not
+     * read its UART must not stall the daemon: what does not fit is
+     * dropped, as a real UART overruns. */
     while (n) {
-        ssize_t w = send(dom->serial_fd, buf, n, MSG_NOSIGNAL);
+        ssize_t w = send(dom->serial_fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && errno == EAGAIN) {
-            usleep(1000);
-            continue;
+            vk_warn_ratelimited("domain console: the guest does not read its serial port; "
+                                "%zu bytes dropped", n);
+            return;
         }
         if (w <= 0)
             return;

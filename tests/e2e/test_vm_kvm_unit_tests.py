@@ -30,7 +30,7 @@ def results():
         pytest.skip(f"SKIP: kvm-unit-tests not present in {CONFORMANCE}")
     env = dict(os.environ, VIRTKIT_BUILD=str(BUILD))
     p = subprocess.run([str(TOP / "scripts" / "kvm-unit-tests"), "--accel", "kvm", "-j", "2",
-                        "--timeout", "120", *EXPECT_PASS, *EXPECT_SKIP],
+                        "--timeout", "300", *EXPECT_PASS, *EXPECT_SKIP],
                        capture_output=True, text=True, timeout=1800, env=env)
     out = {}
     for line in p.stdout.splitlines():

@@ -197,3 +197,15 @@ def test_qemu_machine_and_ignored_options(vm, mbinfo):
 def test_stdio_twice_refused(vm, tmp_path):
     r = run([vm, "--kernel", str(tmp_path / "k"), "--serial", "stdio", "--serial", "stdio"])
     assert r.returncode == 2 and "one port only" in r.stderr
+
+
+def test_accel_auto(vm, mbinfo):
+    """auto: KVM on a VT-x/AMD-V host, else the software CPU; the guest runs
+    the same either way (or a clear error when neither can)."""
+    r = run([vm, "--accel", "auto", "--kernel", mbinfo, "--append", "auto", "--serial", "stdio",
+             "--device", "isa-debug-exit"], timeout=120)
+    if r.returncode == 1 and "not built in" in r.stderr:
+        assert "--accel auto" in r.stderr
+        pytest.skip("SKIP: no KVM for stock guests and no software CPU here")
+    assert r.returncode == 85, r.stderr
+    assert f"cmdline={mbinfo} auto" in r.stdout.splitlines()

@@ -83,6 +83,10 @@ struct accel_ops {
      * run accelerated (PVM-based KVM); -errno with detail otherwise. */
     int (*probe)(struct vk_err *err);
 
+    /* Lifecycle: vm_init, map_ram per RAM region, vcpu_init per vCPU; on a
+     * machine reset everything is torn down (vcpu_exit, vm_exit) and built
+     * again the same way, so vm_init must work again after vm_exit. Boot
+     * code then sets the BSP's registers (APs stay waiting for SIPI). */
     int (*vm_init)(struct machine *m, struct vk_err *err);
     void (*vm_exit)(struct machine *m);
     /* Map guest RAM [gpa, gpa+size) to host memory `hva`. */

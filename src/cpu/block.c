@@ -125,7 +125,7 @@ void cpu_block_cache_flush(struct cpu_x86 *cpu)
 {
     memset(cpu->bc_hash, 0, BC_HASH * sizeof(*cpu->bc_hash));
     cpu->bc_arena_used = 0;
-    cpu->tlb_gen++;   /* the jump cache points into the arena */
+    cpu->bc_gen++;   /* the jump cache points into the arena */
 }
 
 static unsigned bc_hash(uint64_t phys, uint32_t mode)

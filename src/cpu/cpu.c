@@ -81,7 +81,7 @@ void cpu_x86_reset(struct cpu_x86 *cpu, bool init_only)
     if (!init_only) {
         cpu->pat = 0x0007040600070406ull;
         cpu->apic_base = 0xfee00000ull | (1u << 11) | (cpu->index ? 0 : (1u << 8));
-        cpu->mtrr_def = 0;
+        cpu->mtrr_def = 0x806;   /* MTRRs on, default WB (what firmware sets up) */
         memset(cpu->mtrr_fixed, 0, sizeof(cpu->mtrr_fixed));
         memset(cpu->mtrr_var, 0, sizeof(cpu->mtrr_var));
         cpu->misc_enable = 1;   /* fast strings */
@@ -350,15 +350,17 @@ static void exec_block(struct cpu_x86 *cpu)
     uint32_t key = cpu_decode_mode(cpu) | (cpu->cpl == 3 ? 4u : 0u);
     unsigned h = (unsigned)(lin ^ (lin >> 12)) & 4095;
     struct cpu_block *b = cpu->jc[h].b;
+    struct cpu_tlb_entry *te = cpu_tlb_slot(cpu, lin, ACC_X);
 
-    if (!(b && cpu->jc[h].lin == lin && cpu->jc[h].key == key && cpu->jc[h].gen == cpu->tlb_gen &&
+    if (!(b && cpu->jc[h].lin == lin && cpu->jc[h].key == key && cpu->jc[h].gen == cpu->bc_gen &&
+          te->tag_x == ((lin & ~0xfffull) | cpu->tlb_epoch) && te->phys == (b->phys & ~0xfffull) &&
           b->page && atomic_load_explicit(&b->page->gen, memory_order_relaxed) == b->gen)) {
         b = cpu_block_get(cpu, lin);
         if (b->page) {
             cpu->jc[h].lin = lin;
             cpu->jc[h].b = b;
             cpu->jc[h].key = key;
-            cpu->jc[h].gen = cpu->tlb_gen;
+            cpu->jc[h].gen = cpu->bc_gen;
         }
     }
     if (__builtin_expect(cpu->trace >= 2, 0))

@@ -169,6 +169,7 @@ struct cpu_tlb_entry {
     uint64_t lin;            /* linear page address */
     uint8_t perm;            /* PERM_* (mem.c) allowed for this class */
     uint16_t epoch;          /* tlb_epoch the entry was filled in */
+    uint64_t gepoch;         /* tlb_gepoch at fill (global entries) */
     bool global, large, code;
 };
 
@@ -264,9 +265,12 @@ struct cpu_x86 {
     char errmsg[256];
     int stop;                /* pending stop reason, -1 none */
 
-    /* jump cache: linear RIP -> block, valid while jc_gen == tlb_gen */
+    /* jump cache: linear RIP -> block; an entry is used only while the
+     * TLB still maps its page to the block's physical page (exec tag) and
+     * the block cache was not flushed since (jc gen == bc_gen) */
     struct { uint64_t lin; struct cpu_block *b; uint32_t key; uint32_t gen; } jc[4096];
-    uint32_t tlb_gen;        /* bumped by every TLB flush / block cache flush */
+    uint32_t bc_gen;         /* bumped by every block cache flush */
+    uint64_t tlb_gepoch;     /* bumped by flushes that include global pages */
     uint64_t tlb_epoch;      /* 1..0xfff, in the low bits of valid tags: a
                               * flush is epoch++ (entries of older epochs
                               * never match) */

@@ -82,8 +82,10 @@ static void code_write(struct cpu_x86 *cpu, uint64_t pa, unsigned size)
 
 void cpu_tlb_flush(struct cpu_x86 *cpu, bool include_global)
 {
-    /* Global entries are dropped too: that only costs a refill. */
-    cpu->tlb_gen++;
+    /* Global entries stay valid across a non-global flush: tlb_fill re-tags
+     * them without a walk while their gepoch matches. */
+    if (include_global)
+        cpu->tlb_gepoch++;
     if (cpu->tlb_epoch >= 1 && cpu->tlb_epoch < 0xfff) {
         cpu->tlb_epoch++;
     } else {
@@ -93,6 +95,7 @@ void cpu_tlb_flush(struct cpu_x86 *cpu, bool include_global)
                 e->tag_r = e->tag_w = e->tag_x = 0;
                 e->lin = 1;   /* never matches a page address */
                 e->epoch = 0;
+                e->global = false;
             }
         cpu->tlb_epoch = 1;
     }
@@ -107,12 +110,12 @@ void cpu_tlb_flush_page(struct cpu_x86 *cpu, uint64_t lin)
         cpu_tlb_flush(cpu, true);
         return;
     }
-    cpu->tlb_gen++;
     for (unsigned c = 0; c < 2; c++) {
         struct cpu_tlb_entry *e = &cpu->tlb[c][(page >> 12) & (TLB_SIZE - 1)];
         if (e->lin == page) {
             e->tag_r = e->tag_w = e->tag_x = 0;
             e->lin = 1;
+            e->global = false;
         }
     }
 }
@@ -281,8 +284,21 @@ static struct cpu_tlb_entry *tlb_fill(struct cpu_x86 *cpu, uint64_t lin, unsigne
         cpu->code_epoch = cpu_shared_code_epoch(cpu->shared);
         cpu_tlb_flush(cpu, true);
     }
-    if (e->lin == page && e->epoch == cpu->tlb_epoch && (e->perm & need))
-        return e;
+    if (e->lin == page && (e->perm & need)) {
+        if (e->epoch == cpu->tlb_epoch)
+            return e;
+        if (e->global && e->gepoch == cpu->tlb_gepoch) {
+            /* global page survived a CR3 reload: re-tag, no walk */
+            uint64_t t = page | cpu->tlb_epoch;
+            e->epoch = (uint16_t)cpu->tlb_epoch;
+            if (e->host) {
+                e->tag_r = (e->perm & PERM_R) ? t : 0;
+                e->tag_x = (e->perm & PERM_X) ? t : 0;
+                e->tag_w = (e->perm & PERM_WD) && !e->code ? t : 0;
+            }
+            return e;
+        }
+    }
     pa = walk(cpu, lin, acc, user, &perm, &g, &large) & ~0xfffull;
     e->lin = page;
     e->phys = pa;
@@ -290,6 +306,7 @@ static struct cpu_tlb_entry *tlb_fill(struct cpu_x86 *cpu, uint64_t lin, unsigne
     e->global = g;
     e->large = large;
     e->epoch = (uint16_t)cpu->tlb_epoch;
+    e->gepoch = cpu->tlb_gepoch;
     if (large)
         cpu->tlb_has_large = true;
     e->host = cpu->env.ram_ptr(cpu->env.opaque, pa, 4096);

@@ -93,7 +93,9 @@ static int build_header(struct qcow2_state *s, uint8_t *p, size_t cap, bool with
     if (s->version >= 3) {
         st64(p + 72, s->incompat);
         st64(p + 80, s->compat);
-        st64(p + 88, s->autoclear);
+        /* Autoclear bits we don't know must be cleared by anyone who writes
+         * the image; bitmaps and raw data file are known (kept). */
+        st64(p + 88, s->autoclear & (QCOW2_AUTOCLEAR_BITMAPS | QCOW2_AUTOCLEAR_DATA_RAW));
         st32(p + 96, s->refcount_order);
         st32(p + 100, 112);
         p[104] = s->compression_type;

@@ -136,6 +136,25 @@ static void refcount1(void)
     check_qemu(p, "a refused snapshot");
 }
 
+/* A snapshot keeps its disk size: apply after a resize restores it. */
+static void resized(void)
+{
+    const char *p = bt_path("rs.qcow2");
+    struct vk_err e = { 0 };
+    tap_is_int(blk_create(p, "qcow2", SIZE, NULL, &e), 0, "resize+snapshot: create");
+    struct blk *b;
+    if (blk_open(p, NULL, BLK_O_RDWR, NULL, &b, &e) < 0)
+        return;
+    tap_is_int(blk_snapshot_create(b, "small", NULL, &e), 0, "resize+snapshot: snapshot");
+    tap_is_int(blk_truncate(b, 4 * SIZE, false, BLK_PREALLOC_OFF, &e), 0, "resize+snapshot: grow");
+    tap_is_int(blk_truncate(b, SIZE / 2, true, BLK_PREALLOC_OFF, &e), -ENOTSUP,
+               "resize+snapshot: shrinking refused with snapshots");
+    tap_is_int(blk_snapshot_apply(b, "small", &e), 0, "resize+snapshot: apply");
+    tap_is_int(blk_getlength(b), SIZE, "resize+snapshot: size restored");
+    blk_close(b);
+    check_qemu(p, "resize and apply");
+}
+
 int main(void)
 {
     bt_init();
@@ -144,5 +163,6 @@ int main(void)
     refcount1();
     run("s512-r64.qcow2", 512, 64);
     qemu_made();
+    resized();
     return tap_done();
 }

@@ -362,6 +362,30 @@ def test_transient_create_and_reboot(daemon):
     assert info["state"] == "running" and info["pid"] != pid1
 
 
+def test_undefine_running_and_transient_adoption(daemon):
+    # undefining a running domain keeps it running, as a transient domain
+    daemon.define(domain_xml("goner"))
+    daemon.ok("start", "goner")
+    daemon.ok("undefine", "goner")
+    assert not (daemon.config / "domains" / "goner.xml").exists()
+    info = daemon.ok("dominfo", "goner")
+    assert "Persistent:     no\n" in info and "State:          running\n" in info
+    # a transient domain survives a daemon restart, and disappears when it stops
+    p = daemon.root / "tr.xml"
+    p.write_text(domain_xml("tr2"))
+    daemon.ok("create", p)
+    daemon.stop()
+    daemon.start()
+    assert daemon.ok("list", "--transient", "--name") == "goner\ntr2\n\n"
+    assert daemon.state("tr2") == "running (booted)"
+    daemon.ok("destroy", "tr2")
+    daemon.ok("shutdown", "goner")
+    deadline = time.time() + 20
+    while daemon.ok("list", "--all", "--name") != "\n" and time.time() < deadline:
+        time.sleep(0.05)
+    assert daemon.ok("list", "--all", "--name") == "\n"
+
+
 def test_start_failure_is_reported_and_leaves_nothing(daemon):
     (daemon.root / "fake-flags").write_text("--fail-at-start")
     daemon.define(domain_xml("bad"))

@@ -315,8 +315,10 @@ static void tcg_vcpu_kick(struct vcpu *v)
     pthread_mutex_unlock(&vs->lock);
 }
 
-/* Hand NMI/INIT/SIPI from the LAPIC to the CPU. INIT goes alone: the CPU
- * drops a SIPI posted together with it, so a SIPI waits for the next turn. */
+/* Hand NMI/INIT/SIPI from the LAPIC to the CPU. INIT is applied here, on
+ * the vCPU thread between two runs (an INIT event posted to the CPU would
+ * swallow a SIPI posted right after it); the SIPI that usually follows is
+ * then posted to a CPU already waiting for it. */
 static void transfer_events(struct tcg_vcpu *vs)
 {
     struct irqchip *ic = vs->vm->ic;
@@ -325,8 +327,8 @@ static void transfer_events(struct tcg_vcpu *vs)
     if (!(ev & (LAPIC_EV_NMI | LAPIC_EV_INIT | LAPIC_EV_SIPI)))
         return;
     if ((ev & LAPIC_EV_INIT) && lapic_take_init(ic, idx)) {
-        cpu_x86_post_event(vs->cpu, CPU_X86_EV_INIT, 0);
-        return;
+        cpu_x86_reset(vs->cpu, true);
+        ev = lapic_pending(ic, idx);
     }
     if (ev & LAPIC_EV_SIPI) {
         int vec = lapic_take_sipi(ic, idx);

@@ -604,7 +604,14 @@ bool lapic_take_init(struct irqchip *ic, unsigned cpu)
     pthread_mutex_lock(&ic->lock);
     bool r = l->init;
     if (r) {
+        /* On hardware INIT acts on delivery, so a SIPI that followed it is
+         * still pending afterwards: keep it across the reset. */
+        bool sipi = l->sipi;
+        uint8_t vec = l->sipi_vector;
         lapic_reset(l, false);
+        l->sipi = sipi;
+        l->sipi_vector = vec;
+        lapic_update(l);
         ic_timers_changed(ic);
     }
     pthread_mutex_unlock(&ic->lock);

@@ -140,6 +140,14 @@ int main(void)
     tap_is_int(lapic_take_sipi(ic, 1), -1, "second SIPI ignored by a running CPU");
     apic_wr(ic, 1, SVR, 0x1ff);
 
+    /* INIT and SIPI sent back to back, before the AP looked: SIPI survives */
+    apic_wr(ic, 0, ICR2, 2u << 24);
+    apic_wr(ic, 0, ICR, 0xc500);
+    apic_wr(ic, 0, ICR, 0x4609);
+    tap_ok(lapic_take_init(ic, 2), "back-to-back INIT taken");
+    tap_is_int(lapic_take_sipi(ic, 2), 0x09, "the SIPI that followed it is kept");
+    apic_wr(ic, 2, SVR, 0x1ff);
+
     /* ESR: illegal vector */
     apic_wr(ic, 0, ICR, 0x40005);
     apic_wr(ic, 0, ESR, 0);

@@ -502,7 +502,8 @@ static int qcow2_open(struct blk *b, struct vk_err *err)
                         "extension");
             goto fail;
         }
-        char *p = blk_resolve_backing(b->filename, s->data_file_name);
+        /* As qemu does: the name is used as given (not image-relative). */
+        char *p = strdup(s->data_file_name);
         s->data_fd = p ? open(p, ((b->flags & BLK_O_RDWR) ? O_RDWR : O_RDONLY) | O_CLOEXEC) : -1;
         if (s->data_fd < 0) {
             r = vk_err_errno(err, p ? -errno : -ENOMEM, "Could not open data file '%s'",
@@ -676,8 +677,8 @@ int qcow2_truncate(struct blk *b, uint64_t size, bool shrink_ok, enum blk_preall
         r = vk_err_set(err, -EIO, "qcow2: image is corrupt");
         goto out;
     }
-    if (s->data_fd != b->fd) {
-        r = vk_err_set(err, -ENOTSUP, "qcow2: resizing images with a data file is not supported");
+    if (s->data_fd != b->fd && size > old && ftruncate(s->data_fd, (off_t)size) < 0) {
+        r = vk_err_errno(err, -errno, "qcow2: growing the data file");
         goto out;
     }
     if (size < old && s->nb_snapshots) {
@@ -789,9 +790,24 @@ int qcow2_create(const char *path, uint64_t size, const struct blk_create_opts *
     if (o->extended_l2 && cs < 16384)
         return vk_err_set(err, -EINVAL, "Extended L2 entries are only supported with cluster "
                           "sizes of at least 16384 bytes");
-    if (o->data_file)
-        return vk_err_set(err, -ENOTSUP, "qcow2: creating images with an external data file "
-                          "is not supported");
+    if (o->data_file && version < 3)
+        return vk_err_set(err, -EINVAL, "data-file is only supported with compatibility level "
+                          "1.1 and above (use compat=1.1 or greater)");
+    if (o->data_file && o->backing_file && o->data_file_raw)
+        return vk_err_set(err, -EINVAL, "Backing file and data-file-raw cannot be used at "
+                          "the same time");
+    if (o->data_file) {
+        /* The data file holds the guest's bytes at their guest offsets. */
+        char *dp = strdup(o->data_file);   /* like qemu: as given, not image-relative */
+        int dfd = dp ? open(dp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+        int dr = dfd < 0 ? vk_err_errno(err, dp ? -errno : -ENOMEM, "Could not create data "
+                                        "file '%s'", o->data_file) : 0;
+        if (dfd >= 0)
+            close(dfd);
+        free(dp);
+        if (dr < 0)
+            return dr;
+    }
     if (o->backing_file && strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME)
         return vk_err_set(err, -EINVAL, "Backing file name too long");
     if (size % 512)
@@ -827,6 +843,12 @@ int qcow2_create(const char *path, uint64_t size, const struct blk_create_opts *
         s->incompat |= QCOW2_INCOMPAT_EXTL2;
     if (o->lazy_refcounts)
         s->compat |= QCOW2_COMPAT_LAZY;
+    if (o->data_file) {
+        s->incompat |= QCOW2_INCOMPAT_DATA_FILE;
+        s->data_file_name = strdup(o->data_file);
+        if (o->data_file_raw)
+            s->autoclear |= QCOW2_AUTOCLEAR_DATA_RAW;
+    }
     s->backing_name = o->backing_file ? strdup(o->backing_file) : NULL;
     s->backing_fmt = o->backing_file && o->backing_fmt ? strdup(o->backing_fmt) : NULL;
     r = qcow2_write_header(s, err);
@@ -847,6 +869,7 @@ int qcow2_create(const char *path, uint64_t size, const struct blk_create_opts *
     free(blk);
     free(s->backing_name);
     free(s->backing_fmt);
+    free(s->data_file_name);
     free(s);
     if (close(fd) < 0 && r == 0)
         r = vk_err_errno(err, -errno, "Could not close '%s'", path);

@@ -98,9 +98,6 @@ static int check_writable(struct qcow2_state *s, struct vk_err *err)
     if (s->corrupt)
         return vk_err_set(err, -EIO, "qcow2: %s is marked corrupt; not writing (repair it "
                           "with check -r all)", s->b->filename);
-    if (s->data_fd != s->b->fd)
-        return vk_err_set(err, -ENOTSUP, "qcow2: writing to images with an external data "
-                          "file is not supported");
     if ((s->compat & QCOW2_COMPAT_LAZY) && !s->dirty_marked) {
         /* Lazy refcounts: the dirty bit tells the next opener to check. */
         s->incompat |= QCOW2_INCOMPAT_DIRTY;
@@ -210,7 +207,11 @@ int qcow2_cow_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf, uin
         }
     }
     uint64_t host = 0;
-    if (r == 0)
+    bool ext = s->data_fd != s->b->fd;
+    int dfd = s->data_fd;
+    if (r == 0 && ext)
+        host = cstart;   /* external data file: guest offset = host offset */
+    else if (r == 0)
         r = qcow2_alloc_clusters(s, n, &host, err);
     bool unlocked = false;
     if (r == 0 && s->nb_inflight < (int)VK_ARRAY_SIZE(s->inflight)) {
@@ -225,13 +226,13 @@ int qcow2_cow_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf, uin
     bool skip_cow = false;
     if (r == 0 && s->b->align <= 1 && (head || tail) && is_zero(hb, head) && is_zero(tb, tail)) {
         struct stat st;
-        if (fstat(s->b->fd, &st) == 0 && host >= (uint64_t)st.st_size)
+        if (fstat(dfd, &st) == 0 && host >= (uint64_t)st.st_size)
             skip_cow = true;
-        else if (fallocate(s->b->fd, FALLOC_FL_ZERO_RANGE, (off_t)host, (off_t)(n * cs)) == 0)
+        else if (fallocate(dfd, FALLOC_FL_ZERO_RANGE, (off_t)host, (off_t)(n * cs)) == 0)
             skip_cow = true;
     }
     if (r == 0 && skip_cow) {
-        r = vk_pwrite_full(s->b->fd, buf, len, (off_t)(host + head));
+        r = vk_pwrite_full(dfd, buf, len, (off_t)(host + head));
         if (r < 0)
             vk_err_errno(err, r, "qcow2: writing data at 0x%llx", (unsigned long long)host);
     } else if (r == 0) {
@@ -245,7 +246,7 @@ int qcow2_cow_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf, uin
                 memcpy(whole + head, buf, len);
                 if (tail)
                     memcpy(whole + head + len, tb, tail);
-                r = blk_file_pwrite(s->b, s->b->fd, host, whole, n * cs);
+                r = blk_file_pwrite(s->b, dfd, host, whole, n * cs);
             }
         } else {
             struct iovec iov[3];
@@ -255,7 +256,7 @@ int qcow2_cow_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf, uin
             iov[k++] = (struct iovec){ (void *)buf, len };
             if (tail)
                 iov[k++] = (struct iovec){ tb, tail };
-            r = writev_full(s->b->fd, iov, k, host);
+            r = writev_full(dfd, iov, k, host);
         }
         if (r < 0) {
             vk_err_errno(err, r, "qcow2: writing data at 0x%llx", (unsigned long long)host);
@@ -309,7 +310,7 @@ int qcow2_pwrite(struct blk *b, uint64_t off, const void *vbuf, size_t len, stru
         if (m.type == QC_NORMAL && (m.l2e & QCOW_OFLAG_COPIED) && !partial) {
             pthread_mutex_unlock(&s->lock);
             uint64_t host = m.host + (off & (s->cluster_size - 1));
-            r = blk_file_pwrite(b, b->fd, host, buf, run);
+            r = blk_file_pwrite(b, s->data_fd, host, buf, run);
             if (r < 0)
                 return vk_err_errno(err, r, "qcow2: writing data at 0x%llx",
                                     (unsigned long long)host);
@@ -394,7 +395,9 @@ int qcow2_pwrite_zeroes(struct blk *b, uint64_t off, uint64_t len, unsigned flag
     uint64_t a = VK_ALIGN_UP(off, cs), e = VK_ALIGN_DOWN(off + len, cs);
     if (off + len == s->size)
         e = VK_ALIGN_UP(off + len, cs);
-    bool fast = s->version >= 3 || (!b->backing_name && (flags & BLK_ZERO_MAY_UNMAP));
+    /* With a data file it must hold the guest's bytes: write real zeroes. */
+    bool fast = s->data_fd == b->fd &&
+                (s->version >= 3 || (!b->backing_name && (flags & BLK_ZERO_MAY_UNMAP)));
     if (!fast || a >= e) {
         a = e = off + len;  /* everything via the slow path below */
     }
@@ -437,8 +440,8 @@ int qcow2_discard(struct blk *b, uint64_t off, uint64_t len, struct vk_err *err)
     uint64_t a = VK_ALIGN_UP(off, cs), e = VK_ALIGN_DOWN(off + len, cs);
     if (off + len == s->size)
         e = VK_ALIGN_UP(off + len, cs);
-    if (a >= e)
-        return 0;
+    if (a >= e || s->data_fd != b->fd)
+        return 0;   /* discard is a hint; a data file keeps its bytes */
     pthread_mutex_lock(&s->lock);
     qcow2_wait_inflight(s, a, e);
     int r = check_writable(s, err);
@@ -491,6 +494,8 @@ int qcow2_preallocate(struct qcow2_state *s, uint64_t from, uint64_t to, enum bl
     uint64_t cs = s->cluster_size;
     uint64_t off = VK_ALIGN_DOWN(from, cs), end = VK_ALIGN_UP(to, cs);
     uint64_t max_host = 0;
+    if (s->data_fd != s->b->fd)
+        return 0;   /* the data file was sized already; nothing to place */
     while (off < end) {
         uint64_t l2_span = s->l2_entries << s->cluster_bits;
         uint64_t n = VK_MIN(end - off, l2_span - off % l2_span) >> s->cluster_bits;
@@ -562,6 +567,9 @@ int qcow2_write_compressed(struct blk *b, uint64_t off, const void *cbuf, size_t
     if (clen == 0 || clen >= cs)
         return vk_err_set(err, -EINVAL, "qcow2: compressed cluster of %zu bytes does not fit",
                           clen);
+    if (s->data_fd != b->fd)
+        return vk_err_set(err, -ENOTSUP, "qcow2: compression is not supported with an "
+                          "external data file");
     pthread_mutex_lock(&s->lock);
     qcow2_wait_inflight(s, off, off + cs);
     int r = check_writable(s, err);

@@ -7,6 +7,7 @@
 #define SIZE (8u << 20)
 
 static uint8_t *ref;
+static bool discard_noop;   /* images whose discard keeps the data (data files) */
 
 static void w(struct blk *b, uint64_t off, size_t len, uint64_t seed)
 {
@@ -37,7 +38,7 @@ static void do_ops(struct blk *b)
     memset(ref + (2 << 20), 0, 1 << 20);
     tap_is_int(blk_discard(b, 5 << 20, 1 << 20, &e), 0, "discard (no data there)");
     tap_is_int(blk_discard(b, (1 << 20), 65536, &e), 0, "discard allocated cluster");
-    if (blk_cluster_size(b) <= 65536)   /* partial clusters are left alone */
+    if (blk_cluster_size(b) <= 65536 && !discard_noop)   /* partial clusters are left alone */
         memset(ref + (1 << 20), 0, 65536);
 }
 
@@ -220,6 +221,46 @@ static void qemu_features(void)
     }
 }
 
+/* Images with an external data file made by us: writes go to the data
+ * file at guest offsets; with data_file_raw it is a plain raw image. */
+static void data_file_write(bool raw)
+{
+    const char *p = bt_path(raw ? "dfw-raw.qcow2" : "dfw.qcow2");
+    const char *d = bt_path(raw ? "dfw-raw.data" : "dfw.data");
+    struct vk_err e = { 0 };
+    struct blk_create_opts o = { .data_file = d, .data_file_raw = raw };
+    int r = blk_create(p, "qcow2", SIZE, &o, &e);
+    tap_is_int(r, 0, "data file%s: create (%s)", raw ? " raw" : "", r < 0 ? e.msg : "ok");
+    struct blk *b;
+    if (r < 0 || blk_open(p, NULL, BLK_O_RDWR, NULL, &b, &e) < 0)
+        return;
+    memset(ref, 0, SIZE);
+    discard_noop = true;
+    do_ops(b);
+    discard_noop = false;
+    tap_ok(bt_verify(b, ref, SIZE), "data file%s: content", raw ? " raw" : "");
+    uint8_t c[65536] = { 1 };
+    tap_is_int(blk_pwrite_compressed(b, 0, c, sizeof(c), &e), -ENOTSUP,
+               "data file%s: no compressed writes", raw ? " raw" : "");
+    tap_is_int(blk_snapshot_create(b, "s", NULL, &e), -ENOTSUP, "data file%s: no snapshots",
+               raw ? " raw" : "");
+    blk_close(b);
+    if (raw) {
+        size_t len;
+        char *data;
+        if (vk_read_file(d, &data, &len, NULL) == 0) {
+            tap_ok(len == SIZE && !memcmp(data, ref, SIZE), "data file raw: holds the disk as is");
+            free(data);
+        }
+    }
+    if (bt_have_qemu_img()) {
+        bt_write_file(bt_path("ref.raw"), ref, SIZE);
+        tap_is_int(bt_qemu_check(p), 0, "data file%s: qemu-img check clean", raw ? " raw" : "");
+        tap_is_int(bt_qemu_compare(p, bt_path("ref.raw")), 0, "data file%s: qemu-img compare",
+                   raw ? " raw" : "");
+    }
+}
+
 static void odirect_test(void)
 {
     const char *p = bt_path("direct.qcow2");
@@ -292,6 +333,8 @@ int main(void)
     info_test();
     qemu_features();
     odirect_test();
+    data_file_write(false);
+    data_file_write(true);
     free(ref);
     return tap_done();
 }

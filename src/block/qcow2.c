@@ -22,9 +22,18 @@ int qcow2_sync(struct qcow2_state *s, struct vk_err *err)
 {
     if (s->b->flags & BLK_O_NO_FLUSH)
         return 0;
+    if (s->data_fd != s->b->fd && fdatasync(s->data_fd) < 0)
+        return vk_err_errno(err, -errno, "qcow2: flush of the data file of %s failed",
+                            s->b->filename);
     if (fdatasync(s->b->fd) < 0)
         return vk_err_errno(err, -errno, "qcow2: flush of %s failed", s->b->filename);
+    s->unsynced = false;
     return 0;
+}
+
+int qcow2_barrier(struct qcow2_state *s, struct vk_err *err)
+{
+    return s->unsynced ? qcow2_sync(s, err) : 0;
 }
 
 int qcow2_signal_corruption(struct qcow2_state *s, struct vk_err *err, const char *fmt, ...)
@@ -547,25 +556,25 @@ fail:
 
 int qcow2_meta_flush(struct qcow2_state *s, struct vk_err *err)
 {
-    bool wrote_rb = false, wrote_l2 = false;
-    int r = qcache_flush(s, &s->rb_cache, &wrote_rb, err);
+    /* 1. refcount blocks (increments), 2. barrier, 3. L2 tables, 4. barrier,
+     * 5. L1 table, 6. barrier, 7. deferred decrements. Each barrier syncs
+     * only when something was written since the last sync (a data write to
+     * new clusters counts: it must be durable before the L2 entry). */
+    int r = qcache_flush(s, &s->rb_cache, NULL, err);
     if (r < 0)
         return r;
-    bool l2_dirty = qcache_has_dirty(&s->l2_cache);
-    if (wrote_rb && (l2_dirty || s->l1_dirty)) {
-        r = qcow2_sync(s, err);
+    if (qcache_has_dirty(&s->l2_cache) || s->l1_dirty) {
+        r = qcow2_barrier(s, err);
         if (r < 0)
             return r;
     }
-    r = qcache_flush(s, &s->l2_cache, &wrote_l2, err);
+    r = qcache_flush(s, &s->l2_cache, NULL, err);
     if (r < 0)
         return r;
     if (s->l1_dirty && s->l1_size) {
-        if (wrote_l2) {
-            r = qcow2_sync(s, err);
-            if (r < 0)
-                return r;
-        }
+        r = qcow2_barrier(s, err);
+        if (r < 0)
+            return r;
         size_t bytes = (size_t)s->l1_size * 8;
         uint8_t *buf = blk_alloc_aligned(bytes);
         if (!buf)
@@ -577,16 +586,14 @@ int qcow2_meta_flush(struct qcow2_state *s, struct vk_err *err)
         if (r < 0)
             return vk_err_errno(err, r, "qcow2: writing the L1 table");
         s->l1_dirty = false;
-        wrote_l2 = true;
+        s->unsynced = true;
     }
     if (s->nb_freed) {
         /* The tables no longer referencing these clusters must be durable
          * before their refcounts drop. */
-        if (wrote_l2) {
-            r = qcow2_sync(s, err);
-            if (r < 0)
-                return r;
-        }
+        r = qcow2_barrier(s, err);
+        if (r < 0)
+            return r;
         r = qcow2_apply_deferred(s, err);
         if (r == 0)
             r = qcache_flush(s, &s->rb_cache, NULL, err);
@@ -603,8 +610,6 @@ static int qcow2_flush(struct blk *b, struct vk_err *err)
     int r = qcow2_meta_flush(s, err);
     if (r == 0)
         r = qcow2_sync(s, err);
-    if (r == 0 && s->data_fd != b->fd && !(b->flags & BLK_O_NO_FLUSH) && fdatasync(s->data_fd) < 0)
-        r = vk_err_errno(err, -errno, "qcow2: flush of the data file failed");
     pthread_mutex_unlock(&s->lock);
     return r;
 }

@@ -139,6 +139,7 @@ struct qcow2_state {
     bool dirty_marked;           /* we set the dirty bit (lazy refcounts) */
     bool corrupt;                /* found inconsistent metadata: no more writes */
     bool header_dirty;
+    bool unsynced;               /* metadata or new-cluster data written since the last sync */
     /* Allocating writes drop the lock while their data goes to disk; other
      * requests touching the same guest clusters wait on alloc_cond. */
     pthread_cond_t alloc_cond;
@@ -156,6 +157,8 @@ int qcow2_write_header(struct qcow2_state *s, struct vk_err *err);
 int qcow2_signal_corruption(struct qcow2_state *s, struct vk_err *err, const char *fmt, ...)
     VK_PRINTF(3, 4);
 int qcow2_sync(struct qcow2_state *s, struct vk_err *err);
+/* Ordering barrier: sync only if something was written since the last sync. */
+int qcow2_barrier(struct qcow2_state *s, struct vk_err *err);
 int qcow2_meta_flush(struct qcow2_state *s, struct vk_err *err);   /* lock held */
 int qcow2_truncate(struct blk *b, uint64_t size, bool shrink_ok, enum blk_prealloc prealloc,
                    struct vk_err *err);

@@ -78,6 +78,7 @@ static int write_entry(struct qcow2_state *s, struct qcache *c, int i, struct vk
         return vk_err_errno(err, r, "qcow2: writing %s table at 0x%llx", c->what,
                             (unsigned long long)c->e[i].offset);
     c->e[i].dirty = false;
+    s->unsynced = true;
     return 0;
 }
 
@@ -109,10 +110,9 @@ int qcache_get(struct qcow2_state *s, struct qcache *c, uint64_t offset, bool fr
          * in the cache: those go first. Refcount blocks can go any time
          * (decrements are applied only after the L2 tables are written). */
         if (c == &s->l2_cache) {
-            bool wrote = false;
-            int r = qcache_flush(s, &s->rb_cache, &wrote, err);
-            if (r == 0 && wrote)
-                r = qcow2_sync(s, err);
+            int r = qcache_flush(s, &s->rb_cache, NULL, err);
+            if (r == 0)
+                r = qcow2_barrier(s, err);
             if (r < 0)
                 return r;
         }

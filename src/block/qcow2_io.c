@@ -265,6 +265,7 @@ int qcow2_cow_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf, uin
     }
     if (unlocked)
         pthread_mutex_lock(&s->lock);
+    s->unsynced = true;   /* the new data must be durable before its L2 entry */
     if (r == 0) {
         uint64_t *l2, l2off, idx;
         r = qcow2_get_l2_for_write(s, cstart, &l2, &l2off, &idx, err);
@@ -602,6 +603,7 @@ int qcow2_write_compressed(struct blk *b, uint64_t off, const void *cbuf, size_t
         vk_err_errno(err, r, "qcow2: writing compressed data at 0x%llx", (unsigned long long)pos);
         goto out;
     }
+    s->unsynced = true;
     uint64_t nsec = ((pos + clen - 1) >> 9) - (pos >> 9) + 1;
     uint64_t e = QCOW_OFLAG_COMPRESSED | pos | ((nsec - 1) << s->csize_shift);
     uint64_t *l2, l2off, idx;

@@ -85,8 +85,10 @@ def test_smp_startup_init_sipi(accel, cpus):
 def test_pit_lapic_and_pm_timers(accel):
     r = run_guest(accel, "timers")
     assert passed(r), explain(r)
-    assert "timers: pit 10 ticks" in r.stdout
-    assert "timers: lapic 10 ticks" in r.stdout
+    # At least 10 of each (one more may land before the source is masked).
+    for source in ("pit", "lapic"):
+        m = re.search(rf"timers: {source} (\d+) ticks", r.stdout)
+        assert m and int(m.group(1)) >= 10, explain(r)
     assert "timers: pm timer counts" in r.stdout
 
 

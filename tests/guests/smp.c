@@ -6,7 +6,6 @@
 extern const char ap_trampoline_start[], ap_trampoline_end[];
 
 static volatile uint32_t up;
-static volatile uint8_t seen[256];
 static struct spinlock print_lock;
 
 void ap_main(void)
@@ -16,8 +15,16 @@ void ap_main(void)
     spin_lock(&print_lock);
     gprintf("smp: cpu apic-id %u up\n", id);
     spin_unlock(&print_lock);
-    seen[id & 0xff] = 1;
     atomic_inc(&up);
+}
+
+/* Busy-wait `us` microseconds on the ACPI PM timer (3.579545 MHz). */
+static void udelay(uint16_t pm_tmr, uint32_t us)
+{
+    uint32_t start = inl(pm_tmr), ticks = (uint32_t)((uint64_t)us * 3579545u / 1000000u);
+
+    while (inl(pm_tmr) - start < ticks)
+        cpu_relax();
 }
 
 int guest_main(const char *cmdline)
@@ -25,7 +32,10 @@ int guest_main(const char *cmdline)
     uint16_t nb = 0;
     uint8_t ids[64];
     unsigned n = acpi_madt_cpus(ids, 64), self = lapic_id();
+    struct acpi_pm_info pm;
 
+    if (!acpi_pm_info(&pm))
+        return gprintf("smp: no ACPI PM timer\n"), 1;
     fwcfg_read(FWCFG_NB_CPUS, &nb, 2);
     gprintf("smp: fw_cfg says %u cpus, MADT lists %u, BSP apic-id %u\n", nb, n, self);
     if (nb != n)
@@ -33,20 +43,20 @@ int guest_main(const char *cmdline)
     memcpy((void *)AP_TRAMPOLINE, ap_trampoline_start,
            (size_t)(ap_trampoline_end - ap_trampoline_start));
     lapic_enable();
+    /* The MP specification's sequence: INIT, 10 ms, SIPI, 200 us, SIPI. */
     for (unsigned i = 0; i < n; i++) {
         if (ids[i] == self)
             continue;
         lapic_send_ipi(ids[i], 0x00004500);                     /* INIT, assert */
-        for (int k = 0; k < 10000; k++)
-            cpu_relax();
-        lapic_send_ipi(ids[i], 0x00004600 | (AP_TRAMPOLINE >> 12));   /* SIPI */
-        for (int k = 0; k < 1000; k++)
-            cpu_relax();
-        if (!seen[ids[i]])
-            lapic_send_ipi(ids[i], 0x00004600 | (AP_TRAMPOLINE >> 12));
+        udelay(pm.pm_tmr, 10000);
+        for (int k = 0; k < 2; k++) {
+            lapic_send_ipi(ids[i], 0x00004600 | (AP_TRAMPOLINE >> 12));   /* SIPI */
+            udelay(pm.pm_tmr, 200);
+        }
     }
-    for (unsigned long spin = 0; up < n - 1 && spin < 400000000ul; spin++)
-        cpu_relax();
+    /* Give them up to 10 s of PM-timer time to report. */
+    for (unsigned t = 0; up < n - 1 && t < 1000; t++)
+        udelay(pm.pm_tmr, 10000);
     spin_lock(&print_lock);
     gprintf("smp: %u of %u cpus up\n", up + 1, n);
     spin_unlock(&print_lock);

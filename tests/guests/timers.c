@@ -12,13 +12,13 @@ static volatile unsigned pit_ticks, lapic_ticks;
 static void pit_handler(unsigned v) { pit_ticks++; lapic_eoi(); }
 static void lapic_handler(unsigned v) { lapic_ticks++; lapic_eoi(); }
 
-/* Wait with interrupts enabled until *ticks reaches TICKS or about two
- * seconds of PM timer time pass. */
+/* Wait with interrupts enabled until *ticks reaches TICKS or ten seconds
+ * of PM timer time pass (generous: the host may be busy). */
 static bool wait_ticks(volatile unsigned *ticks, uint16_t pm_tmr)
 {
     uint32_t start = inl(pm_tmr);
 
-    while (*ticks < TICKS && inl(pm_tmr) - start < 2 * 3579545u) {
+    while (*ticks < TICKS && inl(pm_tmr) - start < 10 * 3579545u) {
         sti();
         for (int i = 0; i < 100; i++)
             cpu_relax();

@@ -624,6 +624,43 @@ static int p_console(struct dom_def *def, xmlNode *n, struct vk_err *err)
     return r;
 }
 
+/* <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>.
+ * virtkit-vm's virtio-rng draws from getrandom(2), which is what both
+ * /dev/urandom and /dev/random (and libvirt's 'builtin') give; any other
+ * source (a hardware RNG node, egd) would be silently replaced, so it is
+ * refused. */
+static int p_rng_backend(struct dom_def *def, xmlNode *c, struct vk_err *err)
+{
+    char *bm = attr(c, "model");
+    int r = 0;
+    if (!bm || (strcmp(bm, "random") && strcmp(bm, "builtin"))) {
+        r = vk_err_set(err, -ENOTSUP, "<rng><backend model='%s'>: only 'random' and 'builtin' are supported",
+                       bm ? bm : "");
+    } else if (!strcmp(bm, "builtin")) {
+        free(def->rng_backend);
+        def->rng_backend = NULL;
+        def->rng_builtin = true;
+    } else {
+        char *src = text(c);
+        if (!src) {
+            r = vk_err_set(err, -ENOMEM, "out of memory");
+        } else if (*src && strcmp(src, "/dev/urandom") && strcmp(src, "/dev/random")) {
+            r = vk_err_set(err, -ENOTSUP,
+                           "<rng><backend model='random'>: source '%s' is not supported "
+                           "(virtkit-vm draws from getrandom(2): use /dev/urandom or /dev/random)", src);
+            free(src);
+        } else {
+            free(def->rng_backend);
+            def->rng_backend = *src ? src : strdup("/dev/urandom");
+            if (*src == 0)
+                free(src);
+            def->rng_builtin = false;
+        }
+    }
+    free(bm);
+    return r;
+}
+
 static int p_rng(struct dom_def *def, xmlNode *n, struct vk_err *err)
 {
     static const char *const models[] = { "virtio", "virtio-transitional", "virtio-non-transitional", NULL };
@@ -635,26 +672,23 @@ static int p_rng(struct dom_def *def, xmlNode *n, struct vk_err *err)
     if (def->rng)
         return vk_err_set(err, -ENOTSUP, "<rng>: only one rng device is supported");
     def->rng = true;
+    bool backend = false;
     for (xmlNode *c = n->children; c; c = c->next) {
         if (!is_elem(c))
             continue;
         if (!strcmp(ename(c), "backend")) {
-            char *bm = attr(c, "model");
-            if (!bm || (strcmp(bm, "random") && strcmp(bm, "builtin")))
-                r = vk_err_set(err, -ENOTSUP, "<rng><backend model='%s'>: only 'random' and 'builtin' are supported",
-                               bm ? bm : "");
-            else if (!strcmp(bm, "random")) {
-                free(def->rng_backend);
-                def->rng_backend = text(c);
-            }
-            free(bm);
-            if (r < 0)
+            if (backend)
+                return vk_err_set(err, -EINVAL, "<rng>: more than one <backend>");
+            backend = true;
+            if ((r = p_rng_backend(def, c, err)) < 0)
                 return r;
         } else if (strcmp(ename(c), "rate") && strcmp(ename(c), "address") &&
                    strcmp(ename(c), "alias") && strcmp(ename(c), "driver")) {
             return vk_err_set(err, -EINVAL, "<rng>: unsupported element <%s>", ename(c));
         }
     }
+    if (!backend)
+        return vk_err_set(err, -EINVAL, "<rng>: missing <backend> (e.g. <backend model='random'>/dev/urandom</backend>)");
     return 0;
 }
 

@@ -90,8 +90,9 @@ struct dom_def {
     int n_ifaces;
     int n_serials;       /* <serial type='pty'> count */
     bool console;        /* <console type='pty'> */
-    bool rng;
-    char *rng_backend;   /* "/dev/urandom" */
+    bool rng;            /* <rng model='virtio'> -> --device virtio-rng */
+    char *rng_backend;   /* backend 'random': "/dev/urandom" or "/dev/random" */
+    bool rng_builtin;    /* backend 'builtin' (rng_backend NULL) */
     bool memballoon;     /* model virtio */
     bool memballoon_none;/* explicit model none */
 };

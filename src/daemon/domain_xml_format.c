@@ -208,7 +208,9 @@ char *dom_def_format(const struct dom_def *def, int id)
         sb_add(&b, "    <memballoon model='virtio'/>\n");
     else if (def->memballoon_none)
         sb_add(&b, "    <memballoon model='none'/>\n");
-    if (def->rng) {
+    if (def->rng && def->rng_builtin) {
+        sb_add(&b, "    <rng model='virtio'>\n      <backend model='builtin'/>\n    </rng>\n");
+    } else if (def->rng) {
         sb_add(&b, "    <rng model='virtio'>\n      <backend model='random'>");
         sb_esc(&b, def->rng_backend ? def->rng_backend : "/dev/urandom");
         sb_add(&b, "</backend>\n    </rng>\n");

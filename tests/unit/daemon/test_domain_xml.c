@@ -111,6 +111,16 @@ static void test_bad(void)
           "<cputune> is not supported by virtkit" },
         { "<domain type='kvm'><name>x</name><memory>65536</memory><os><type>hvm</type><kernel>vmlinuz</kernel></os></domain>",
           "not an absolute path" },
+#define DEVS(x) "<domain type='kvm'><name>x</name><memory>65536</memory><os><type>hvm</type></os><devices>" x "</devices></domain>"
+        { DEVS("<rng model='virtio'><backend model='random'>/dev/hwrng</backend></rng>"),
+          "<rng><backend model='random'>: source '/dev/hwrng' is not supported" },
+        { DEVS("<rng model='virtio'><backend model='egd' type='tcp'/></rng>"),
+          "<rng><backend model='egd'>: only 'random' and 'builtin'" },
+        { DEVS("<rng model='virtio'/>"), "<rng>: missing <backend>" },
+        { DEVS("<rng model='e1000'><backend model='builtin'/></rng>"), "<rng model='e1000'>: unsupported value" },
+        { DEVS("<memballoon model='xen'/>"), "<memballoon model='xen'>: unsupported value" },
+        { DEVS("<memballoon/>"), "<memballoon>: missing attribute 'model'" },
+#undef DEVS
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct dom_def *d = NULL;
@@ -176,6 +186,48 @@ static void test_helpers(void)
            dom_name_check(".hidden", NULL) < 0, "names");
 }
 
+/* rng and memballoon: the model each XML form maps to, and dumpxml's
+ * output defines the same thing again. */
+static void test_rng_balloon(void)
+{
+    static const struct {
+        const char *devs, *want;
+        bool rng, balloon, none;
+    } cases[] = {
+        { "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>",
+          "<backend model='random'>/dev/urandom</backend>", true, false, false },
+        { "<rng model='virtio'><backend model='random'>/dev/random</backend><rate bytes='1024'/></rng>",
+          "<backend model='random'>/dev/random</backend>", true, false, false },
+        { "<rng model='virtio'><backend model='random'/></rng>",
+          "<backend model='random'>/dev/urandom</backend>", true, false, false },
+        { "<rng model='virtio'><backend model='builtin'/></rng>", "<backend model='builtin'/>", true, false, false },
+        { "<memballoon model='virtio'><stats period='10'/></memballoon>", "<memballoon model='virtio'/>", false, true, false },
+        { "<memballoon model='none'/>", "<memballoon model='none'/>", false, false, true },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char xml[1024];
+        snprintf(xml, sizeof(xml), "<domain type='kvm'><name>x</name><memory>65536</memory>"
+                 "<os><type>hvm</type></os><devices>%s</devices></domain>", cases[i].devs);
+        struct dom_def *d = NULL, *d2 = NULL;
+        struct vk_err err = { 0 };
+        int r = dom_def_parse(xml, strlen(xml), &d, &err);
+        tap_is_int(r, 0, "case %zu parses (%s)", i, err.msg);
+        if (r)
+            continue;
+        tap_ok(d->rng == cases[i].rng && d->memballoon == cases[i].balloon &&
+               d->memballoon_none == cases[i].none, "case %zu: device flags", i);
+        char *out = dom_def_format(d, 0);
+        tap_ok(out && strstr(out, cases[i].want), "case %zu: dumpxml has %s", i, cases[i].want);
+        r = out ? dom_def_parse(out, strlen(out), &d2, &err) : -1;
+        char *out2 = r == 0 ? dom_def_format(d2, 0) : NULL;
+        tap_ok(out2 && !strcmp(out, out2), "case %zu: dumpxml round-trips", i);
+        free(out);
+        free(out2);
+        dom_def_free(d);
+        dom_def_free(d2);
+    }
+}
+
 static void test_samples(void)
 {
     DIR *dp = opendir(SAMPLES_DIR);
@@ -209,6 +261,7 @@ int main(void)
     test_bad();
     test_hostile();
     test_helpers();
+    test_rng_balloon();
     test_samples();
     printf("1..%d\n", tap_n);
     return tap_failed ? 1 : 0;

@@ -533,7 +533,7 @@ static int qcow2_open(struct blk *b, struct vk_err *err)
         !(b->flags & BLK_O_UNSAFE)) {
         /* Lazy refcounts left dirty by a crash: rebuild them before use. */
         struct blk_check_result res;
-        r = qcow2_check(b, BLK_CHECK_FIX_ALL, &res, err);
+        r = qcow2_check(b, BLK_CHECK_FIX_ALL | QCOW2_CHECK_QUIET, &res, err);
         if (r < 0) {
             vk_err_prefix(err, "repairing the refcounts of dirty image %s", b->filename);
             goto fail;

@@ -263,7 +263,8 @@ int qcow2_snapshot_list(struct blk *b, struct blk_snapshot_info **out, size_t *n
 int qcow2_snapshot_apply(struct blk *b, const char *id_or_name, struct vk_err *err);
 int qcow2_snapshot_delete(struct blk *b, const char *id_or_name, struct vk_err *err);
 
-/* qcow2_check.c */
+/* qcow2_check.c; QCOW2_CHECK_QUIET (internal fix flag): no per-cluster messages */
+#define QCOW2_CHECK_QUIET (1u << 8)
 int qcow2_check(struct blk *b, unsigned fix, struct blk_check_result *res, struct vk_err *err);
 
 static inline uint64_t qcow2_size_to_clusters(const struct qcow2_state *s, uint64_t bytes)

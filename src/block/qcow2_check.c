@@ -17,9 +17,13 @@ struct chk {
     unsigned msgs;
     uint64_t last_data;   /* for fragmentation stats */
     uint64_t max_cluster; /* references past this are errors, not table growth */
+    bool quiet;
 };
 
-#define MSG(c, ...) do { if ((c)->msgs++ < 1000) vk_warn(__VA_ARGS__); } while (0)
+#define MSG(c, ...) do {                                                  \
+        if ((c)->quiet) vk_debug(__VA_ARGS__);                              \
+        else if ((c)->msgs++ < 1000) vk_warn(__VA_ARGS__);                  \
+    } while (0)
 
 static int ref_add(struct chk *c, uint64_t off, uint64_t len)
 {
@@ -315,7 +319,8 @@ static int check_copied(struct chk *c, unsigned fix, struct vk_err *err)
 int qcow2_check(struct blk *b, unsigned fix, struct blk_check_result *res, struct vk_err *err)
 {
     struct qcow2_state *s = Q(b);
-    struct chk c = { .s = s, .res = res };
+    struct chk c = { .s = s, .res = res, .quiet = fix & QCOW2_CHECK_QUIET };
+    fix &= ~QCOW2_CHECK_QUIET;
     memset(res, 0, sizeof(*res));
     res->has_cluster_stats = true;
     res->total_clusters = qcow2_size_to_clusters(s, s->size);

@@ -128,7 +128,16 @@ void *vcpu_thread(void *arg)
     struct vk_exit exit;
     memset(&exit, 0, sizeof(exit));
     atomic_store(&v->tid, (int)gettid());
-    while (check_state(v)) {
+    bool read_pending = false;  /* an I/O or MMIO read waits for vcpu_run to complete it */
+    for (;;) {
+        /* Before parking or leaving, let the accelerator finish a read the
+         * guest is in the middle of (a kick makes vcpu_run complete it and
+         * return at once), so a paused vCPU's registers are consistent. */
+        if (read_pending && atomic_load(&m->attention) && m->accel->vcpu_kick)
+            m->accel->vcpu_kick(v);
+        else if (!check_state(v))
+            break;
+        read_pending = false;
         if (m->accel->vcpu_run(v, &exit) < 0) {
             exit.reason = VK_EXIT_FAIL;
             snprintf(exit.fail, sizeof(exit.fail), "vcpu_run failed");
@@ -136,9 +145,11 @@ void *vcpu_thread(void *arg)
         switch (exit.reason) {
         case VK_EXIT_IO:
             handle_io(m, &exit);
+            read_pending = !exit.io.is_write;
             break;
         case VK_EXIT_MMIO:
             handle_mmio(m, &exit);
+            read_pending = !exit.mmio.is_write;
             break;
         case VK_EXIT_NONE:
         case VK_EXIT_INTR:

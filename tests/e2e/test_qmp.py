@@ -55,6 +55,10 @@ def test_greeting_negotiation_and_queries(vm_factory, accel):
     assert names >= {"qmp_capabilities", "query-status", "query-cpus-fast", "stop", "cont",
                      "system_powerdown", "system_reset", "quit", "query-chardev"}
     assert "qemu" in qmp.cmd("query-version")["return"]
+    kvm = qmp.cmd("query-kvm")["return"]
+    assert kvm["enabled"] is (accel == "kvm") and (kvm["present"] or accel == "tcg")
+    assert qmp.cmd("query-target")["return"] == {"arch": "x86_64"}
+    assert qmp.cmd("query-name") == {"return": {}}
     r = qmp.cmd("no-such-command", id=[1, 2])
     assert r["error"]["class"] == "CommandNotFound" and r["id"] == [1, 2]
     assert qmp.cmd("stop", {"bogus": 1})["error"]["class"] == "GenericError"

@@ -122,6 +122,12 @@ static int be_query_balloon(void *opaque, uint64_t *actual)
     return virtio_balloon_query(d->m, actual, stats, &seen);
 }
 
+static const char *be_accel(void *opaque)
+{
+    struct control_dev *d = opaque;
+    return d->m->accel ? d->m->accel->name : NULL;
+}
+
 static const struct qmp_backend_ops machine_backend = {
     .status = be_status,
     .stop = be_stop,
@@ -133,6 +139,7 @@ static const struct qmp_backend_ops machine_backend = {
     .chardevs = be_chardevs,
     .balloon = be_balloon,
     .query_balloon = be_query_balloon,
+    .accel = be_accel,
 };
 
 static struct json_object *shutdown_data(bool guest, const char *reason)

@@ -53,6 +53,8 @@ struct qmp_backend_ops {
      * without a balloon device. */
     int (*balloon)(void *opaque, uint64_t target);
     int (*query_balloon)(void *opaque, uint64_t *actual);
+    /* Optional: the accelerator's name ("kvm", "tcg"), for query-kvm. */
+    const char *(*accel)(void *opaque);
 };
 
 /* Where a session's output goes, and how it raises events. */

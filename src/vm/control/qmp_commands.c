@@ -3,6 +3,7 @@
  * clients parse them. */
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "qmp.h"
@@ -217,6 +218,36 @@ static int cmd_query_balloon(struct qmp_call *c, struct json_object *args,
     return 0;
 }
 
+static int cmd_query_kvm(struct qmp_call *c, struct json_object *args,
+                         struct json_object **ret, struct vk_err *err)
+{
+    const char *accel = c->env->ops->accel ? c->env->ops->accel(c->env->opaque) : NULL;
+    bool enabled = accel && !strcmp(accel, "kvm");
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "enabled", json_object_new_boolean(enabled));
+    json_object_object_add(o, "present",
+                           json_object_new_boolean(enabled || access("/dev/kvm", R_OK | W_OK) == 0));
+    *ret = o;
+    return 0;
+}
+
+static int cmd_query_target(struct qmp_call *c, struct json_object *args,
+                            struct json_object **ret, struct vk_err *err)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "arch", json_object_new_string("x86_64"));
+    *ret = o;
+    return 0;
+}
+
+static int cmd_query_name(struct qmp_call *c, struct json_object *args,
+                          struct json_object **ret, struct vk_err *err)
+{
+    return 0;                           /* no -name: {} as QEMU answers */
+}
+
 const struct qmp_command qmp_commands[] = {
     { "qmp_capabilities", cmd_qmp_capabilities, true },
     { "query-status",     cmd_query_status,     false },
@@ -224,6 +255,9 @@ const struct qmp_command qmp_commands[] = {
     { "query-chardev",    cmd_query_chardev,    false },
     { "query-version",    cmd_query_version,    false },
     { "query-commands",   cmd_query_commands,   false },
+    { "query-kvm",        cmd_query_kvm,        false },
+    { "query-target",     cmd_query_target,     false },
+    { "query-name",       cmd_query_name,       false },
     { "stop",             cmd_stop,             false },
     { "cont",             cmd_cont,             false },
     { "system_powerdown", cmd_system_powerdown, false },

@@ -171,6 +171,17 @@ static void test_session(void)
            "query-version; structured id echoed");
     json_object_put(r);
 
+    r = one("{\"execute\": \"query-kvm\"}");
+    tap_ok(r && !json_object_get_boolean(json_object_object_get(json_object_object_get(r, "return"), "enabled")),
+           "query-kvm without an accel op: not enabled");
+    json_object_put(r);
+    r = one("{\"execute\": \"query-target\"}");
+    tap_ok(r && !strcmp(path_str(r, "return", "arch"), "x86_64"), "query-target");
+    json_object_put(r);
+    r = one("{\"execute\": \"query-name\"}");
+    tap_ok(r && json_object_is_type(json_object_object_get(r, "return"), json_type_object), "query-name");
+    json_object_put(r);
+
     expect_error("{\"execute\": \"frobnicate\", \"id\": 7}", "CommandNotFound", "frobnicate",
                  "unknown command");
     expect_error("[1, 2]", "GenericError", "must be a JSON object", "array input");

@@ -49,7 +49,7 @@ static void aaa_aas(struct cpu_x86 *cpu, bool sub)
     if ((ax & 0xf) > 9 || (f & F_AF)) {
         if (sub) {
             ax = (uint16_t)(ax - 6);
-            ax = (uint16_t)((ax & 0xff) | (((ax >> 8) - 1) << 8));
+            ax = (uint16_t)((ax & 0xffu) | (((unsigned)(ax >> 8) - 1u) << 8));
         } else {
             ax = (uint16_t)(ax + 0x106);
         }

@@ -328,6 +328,13 @@ void cpu_set_flags(struct cpu_x86 *cpu, uint64_t val, uint64_t mask);
 bool cpu_cond(struct cpu_x86 *cpu, unsigned cc);
 bool cpu_parity(uint8_t v);
 
+/* 48-bit canonical linear address (bits 63:47 all equal). */
+static inline bool cpu_canonical(uint64_t v)
+{
+    uint64_t top = v >> 47;
+    return top == 0 || top == 0x1ffff;
+}
+
 static inline uint64_t size_mask(unsigned size)
 { return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1; }
 static inline uint64_t sign_bit(unsigned size) { return 1ull << (size * 8 - 1); }
@@ -597,7 +604,7 @@ static inline uint64_t cpu_ea(struct cpu_x86 *cpu, const struct cpu_insn *in)
 /* Linear address of seg:off after limit checks for an access of `size`. */
 static inline uint64_t cpu_lin(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned size, int acc)
 {
-    if (cpu->code64 && seg != S_FS && seg != S_GS && (uint64_t)(((int64_t)off << 16) >> 16) == off)
+    if (cpu->code64 && seg != S_FS && seg != S_GS && cpu_canonical(off))
         return off;
     if (!cpu->code64 && (cpu->seg_flat & (1u << seg)))
         return (uint32_t)off;

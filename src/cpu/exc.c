@@ -154,7 +154,7 @@ static void deliver_long(struct cpu_x86 *cpu, int vector, bool has_err, uint32_t
     unsigned acc = ACC_W | (new_cpl < 3 ? ACC_SUPER : 0);
     for (int i = 0; i < n; i++) {
         sp -= 8;
-        if ((uint64_t)(((int64_t)sp << 16) >> 16) != sp)
+        if (!cpu_canonical(sp))
             cpu_raise(cpu, EXC_SS, 0);
         cpu_lin_write(cpu, sp, 8, frame[i], acc);
     }

@@ -399,7 +399,7 @@ uint64_t cpu_lin_slow(struct cpu_x86 *cpu, unsigned seg, uint64_t off, unsigned 
 
     if (cpu->code64) {
         lin = off + ((seg == S_FS || seg == S_GS) ? s->base : 0);
-        if ((uint64_t)(((int64_t)lin << 16) >> 16) != lin)
+        if (!cpu_canonical(lin))
             seg_fault(cpu, seg);
         return lin;
     }

@@ -31,7 +31,7 @@ static uint64_t *mtrr_reg(struct cpu_x86 *cpu, uint32_t msr)
     }
 }
 
-static bool canonical(uint64_t v) { return (uint64_t)(((int64_t)v << 16) >> 16) == v; }
+static bool canonical(uint64_t v) { return cpu_canonical(v); }
 
 int cpu_msr_read(struct cpu_x86 *cpu, uint32_t msr, uint64_t *v)
 {

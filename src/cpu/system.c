@@ -522,7 +522,7 @@ void op_sysret(struct cpu_x86 *cpu, const struct cpu_insn *in)
     if (cpu_lma(cpu)) {
         if (in->opsize == 8) {
             uint64_t rip = cpu->r[R_CX];
-            if ((uint64_t)(((int64_t)rip << 16) >> 16) != rip)
+            if (!cpu_canonical(rip))
                 cpu_gp0(cpu);
             flat_seg(&cpu->seg[S_CS], (uint16_t)((sel + 16) | 3), true, 3, true);
             cpu->rip = rip;

@@ -9,7 +9,7 @@ extern const struct cli_command cmd_list, cmd_dominfo, cmd_domstate, cmd_domid, 
     cmd_domname, cmd_dumpxml, cmd_define, cmd_undefine, cmd_create, cmd_start, cmd_shutdown,
     cmd_reboot, cmd_reset, cmd_destroy, cmd_suspend, cmd_resume, cmd_autostart, cmd_edit,
     cmd_console, cmd_domiflist, cmd_domblklist, cmd_domblkinfo, cmd_domifaddr,
-    cmd_attach_interface, cmd_detach_interface, cmd_setmem, cmd_setvcpus,
+    cmd_attach_interface, cmd_detach_interface, cmd_setmem, cmd_setvcpus, cmd_dommemstat,
     cmd_version, cmd_uri, cmd_hostname, cmd_nodeinfo, cmd_capabilities, cmd_event;
 extern const struct cli_command cmd_bridge;
 extern const struct cli_command cmd_net_list, cmd_net_info, cmd_net_uuid, cmd_net_name, cmd_net_dumpxml, cmd_net_define, cmd_net_undefine,
@@ -52,6 +52,7 @@ const struct cli_command *const cli_commands[] = {
     &cmd_attach_interface,
     &cmd_detach_interface,
     &cmd_setmem,
+    &cmd_dommemstat,
     &cmd_setvcpus,
     &cmd_event,
     &cmd_bridge,

@@ -23,6 +23,7 @@
 #include "util.h"
 
 struct vkd;
+struct json_object;
 struct vkd_conn;
 
 enum dom_state { DOM_SHUTOFF, DOM_RUNNING, DOM_PAUSED };
@@ -101,6 +102,11 @@ int qmp_connect(struct vkd *d, struct domain *dom, const char *path, int timeout
 /* Execute a command and wait for its reply (events met meanwhile are
  * handled). 0 or -errno with err. */
 int qmp_execute(struct vkd *d, struct domain *dom, const char *command, struct vk_err *err);
+/* Same with arguments (borrowed; NULL = none); *ret (if ret) gets the
+ * "return" value (caller puts it). A QMP error reply is -EIO with the VM's
+ * text: "virtkit-vm: DESC". */
+int qmp_call(struct vkd *d, struct domain *dom, const char *command, struct json_object *args,
+             struct json_object **ret, struct vk_err *err);
 void qmp_close(struct vkd *d, struct domain *dom);
 
 /* Console (console.c) */

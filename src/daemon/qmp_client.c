@@ -85,8 +85,10 @@ static int read_line(struct domain *dom, int timeout_ms, char **out)
     }
 }
 
-/* Classify a message: 'e' event (handled), 'r' return, 'x' error, 'g' greeting, '?' */
-static char classify(struct vkd *d, struct domain *dom, const char *line, char *errmsg, size_t len)
+/* Classify a message: 'e' event (handled), 'r' return, 'x' error, 'g' greeting, '?'.
+ * For 'r', *ret (when ret is not NULL) gets a reference to the value. */
+static char classify(struct vkd *d, struct domain *dom, const char *line, char *errmsg, size_t len,
+                     struct json_object **ret)
 {
     struct json_object *o = json_tokener_parse(line), *v;
     char kind = '?';
@@ -99,6 +101,8 @@ static char classify(struct vkd *d, struct domain *dom, const char *line, char *
         handle_event(d, dom, json_object_get_string(v));
     } else if (json_object_object_get_ex(o, "return", &v)) {
         kind = 'r';
+        if (ret)
+            *ret = json_object_get(v);
     } else if (json_object_object_get_ex(o, "error", &v)) {
         kind = 'x';
         struct json_object *desc;
@@ -125,14 +129,15 @@ static void qmp_readable(struct vkd *d, int fd, uint32_t events, void *opaque)
             return;
         }
         char msg[256];
-        classify(d, dom, line, msg, sizeof(msg));
+        classify(d, dom, line, msg, sizeof(msg), NULL);
         free(line);
         if (dom->qmp_fd < 0)
             return;
     }
 }
 
-static int wait_reply(struct vkd *d, struct domain *dom, char want, struct vk_err *err)
+static int wait_reply(struct vkd *d, struct domain *dom, char want, struct json_object **ret,
+                      struct vk_err *err)
 {
     for (;;) {
         char *line = NULL;
@@ -142,7 +147,7 @@ static int wait_reply(struct vkd *d, struct domain *dom, char want, struct vk_er
         if (r < 0)
             return vk_err_errno(err, r, "the VM's control socket");
         char msg[256] = "";
-        char k = classify(d, dom, line, msg, sizeof(msg));
+        char k = classify(d, dom, line, msg, sizeof(msg), want == 'r' ? ret : NULL);
         free(line);
         if (k == want)
             return 0;
@@ -151,11 +156,24 @@ static int wait_reply(struct vkd *d, struct domain *dom, char want, struct vk_er
     }
 }
 
-static int send_cmd(struct domain *dom, const char *cmd, struct vk_err *err)
+static int send_cmd(struct domain *dom, const char *cmd, struct json_object *args,
+                    struct vk_err *err)
 {
-    char buf[256];
-    int n = snprintf(buf, sizeof(buf), "{\"execute\": \"%s\"}\n", cmd);
-    int r = vk_write_full(dom->qmp_fd, buf, (size_t)n);
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "execute", json_object_new_string(cmd));
+    if (args)
+        json_object_object_add(o, "arguments", json_object_get(args));
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    size_t n = strlen(s);
+    char *buf = malloc(n + 2);
+    int r = -ENOMEM;
+    if (buf) {
+        memcpy(buf, s, n);
+        buf[n] = '\n';
+        r = vk_write_full(dom->qmp_fd, buf, n + 1);
+        free(buf);
+    }
+    json_object_put(o);
     return r < 0 ? vk_err_errno(err, r, "writing to the VM's control socket") : 0;
 }
 
@@ -176,11 +194,11 @@ int qmp_connect(struct vkd *d, struct domain *dom, const char *path, int timeout
     }
     dom->qmp_fd = fd;
     dom->qmp_len = 0;
-    int r = wait_reply(d, dom, 'g', err);
+    int r = wait_reply(d, dom, 'g', NULL, err);
     if (r == 0)
-        r = send_cmd(dom, "qmp_capabilities", err);
+        r = send_cmd(dom, "qmp_capabilities", NULL, err);
     if (r == 0)
-        r = wait_reply(d, dom, 'r', err);
+        r = wait_reply(d, dom, 'r', NULL, err);
     if (r == 0)
         r = vkd_watch(d, fd, EPOLLIN, qmp_readable, dom);
     if (r < 0) {
@@ -192,14 +210,22 @@ int qmp_connect(struct vkd *d, struct domain *dom, const char *path, int timeout
     return 0;
 }
 
-int qmp_execute(struct vkd *d, struct domain *dom, const char *command, struct vk_err *err)
+int qmp_call(struct vkd *d, struct domain *dom, const char *command, struct json_object *args,
+             struct json_object **ret, struct vk_err *err)
 {
+    if (ret)
+        *ret = NULL;
     if (dom->qmp_fd < 0)
         return vk_err_set(err, -ENOTCONN, "the VM's control socket is not connected");
-    int r = send_cmd(dom, command, err);
+    int r = send_cmd(dom, command, args, err);
     if (r == 0)
-        r = wait_reply(d, dom, 'r', err);
+        r = wait_reply(d, dom, 'r', ret, err);
     return r;
+}
+
+int qmp_execute(struct vkd *d, struct domain *dom, const char *command, struct vk_err *err)
+{
+    return qmp_call(d, dom, command, NULL, NULL, err);
 }
 
 void qmp_close(struct vkd *d, struct domain *dom)

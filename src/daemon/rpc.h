@@ -87,6 +87,7 @@ enum vk_rpc_code vk_rpc_code_from_name(const char *name);
 #define VK_RPC_DOM_ATTACH_IF    "domain.attach-interface" /* {domain, type, source, model?, mac?, target?, config?, live?} -> {mac} */
 #define VK_RPC_DOM_DETACH_IF    "domain.detach-interface" /* {domain, type, mac?, config?, live?} -> {} */
 #define VK_RPC_DOM_SETMEM       "domain.set-memory"   /* {domain, kib, config?, live?, max?} -> {} */
+#define VK_RPC_DOM_MEMSTATS     "domain.memory-stats" /* {domain} -> {actual?, rss?} (KiB) */
 #define VK_RPC_DOM_SETVCPUS     "domain.set-vcpus"    /* {domain, count, config?, live?, maximum?} -> {} */
 #define VK_RPC_DOM_CONSOLE      "domain.console"      /* {domain, force?} -> {}; then the connection
                                                         becomes a raw byte relay to the guest serial */

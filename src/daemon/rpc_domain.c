@@ -124,12 +124,20 @@ static int m_list(struct rpc_call *call, struct json_object *params, struct json
     return 0;
 }
 
+static int balloon_actual_kib(struct vkd *d, struct domain *dom, uint64_t *kib, struct vk_err *err);
+
 static int m_info(struct rpc_call *call, struct json_object *params, struct json_object **result)
 {
     struct domain *dom = find(call, params);
     if (!dom)
         return -1;
     *result = info_json(call->d, dom);
+    /* a running VM with a balloon: the memory it reports now (the
+     * definition's currentMemory otherwise) */
+    uint64_t actual;
+    struct vk_err err = { 0 };
+    if (balloon_actual_kib(call->d, dom, &actual, &err) == 0)
+        json_object_object_add(*result, "memory_kib", json_object_new_int64((int64_t)actual));
     return 0;
 }
 
@@ -645,19 +653,95 @@ static int m_detach_if(struct rpc_call *call, struct json_object *params, struct
     return commit_def(call, dom, next);
 }
 
+/* ---- memory: the balloon of a running VM ---------------------------------------------- */
+
+/* libvirt's words when a running domain cannot balloon */
+static const char no_balloon_msg[] =
+    "Requested operation is not valid: Unable to change memory of active domain "
+    "without the balloon device and guest OS balloon driver";
+
+static bool vm_lacks_balloon(const struct vk_err *err)
+{
+    return strstr(err->msg, "No balloon device has been activated") != NULL;
+}
+
+/* The guest memory the VM's balloon reports (query-balloon "actual"), KiB.
+ * -ENODEV: the domain is not running or has no balloon device. */
+static int balloon_actual_kib(struct vkd *d, struct domain *dom, uint64_t *kib, struct vk_err *err)
+{
+    if (!dom_is_active(dom) || !dom->live || !dom->live->memballoon)
+        return vk_err_set(err, -ENODEV, "no balloon device");
+    struct json_object *ret = NULL, *v;
+    int r = qmp_call(d, dom, "query-balloon", NULL, &ret, err);
+    if (r == -EIO && vm_lacks_balloon(err))
+        r = vk_err_set(err, -ENODEV, "no balloon device");
+    else if (r == 0 && ret && json_object_object_get_ex(ret, "actual", &v) &&
+             json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0)
+        *kib = (uint64_t)json_object_get_int64(v) / 1024;
+    else if (r == 0)
+        r = vk_err_set(err, -EPROTO, "query-balloon: the VM's reply has no 'actual' size");
+    json_object_put(ret);
+    return r;
+}
+
+/* Ask the running VM's balloon for `kib` of guest memory. The guest's
+ * driver (if any) inflates or deflates towards it in its own time. */
+static int balloon_set(struct rpc_call *call, struct domain *dom, uint64_t kib)
+{
+    if (!dom->live->memballoon)
+        return rpc_fail(call, VK_RPC_E_STATE, "%s", no_balloon_msg);
+    if (kib == 0)
+        return rpc_fail(call, VK_RPC_E_INVALID, "invalid argument: memory size must be greater than 0");
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "value", json_object_new_int64((int64_t)(kib * 1024)));
+    struct vk_err err = { 0 };
+    int r = qmp_call(call->d, dom, "balloon", args, NULL, &err);
+    json_object_put(args);
+    if (r == -EIO && vm_lacks_balloon(&err))
+        return rpc_fail(call, VK_RPC_E_STATE, "%s", no_balloon_msg);
+    if (r < 0)
+        return rpc_fail_err(call, VK_RPC_E_FAILED, &err);
+    dom->live->current_kib = kib;
+    if (dom_status_save(call->d, dom, &err) < 0)
+        vk_warn("domain %s: saving runtime state: %s", dom->live->name, err.msg);
+    return 0;
+}
+
+/* setmem / setmaxmem with libvirt's flag rules: --live balloons the
+ * running VM, --config changes the definition, --current (neither) is
+ * live when running; the size may not pass <memory> of either. */
 static int m_setmem(struct rpc_call *call, struct json_object *params, struct json_object **result)
 {
     uint64_t kib = 0;
-    bool max = false;
+    bool max = false, config = false, live = false;
     struct domain *dom = find(call, params);
     if (!dom || rpc_param_u64(call, params, "kib", true, &kib) < 0 ||
         rpc_param_bool(call, params, "max", &max) < 0 ||
-        config_only(call, params, dom, "changing memory") < 0)
+        rpc_param_bool(call, params, "config", &config) < 0 ||
+        rpc_param_bool(call, params, "live", &live) < 0)
         return -1;
-    if (!max && kib > dom->def->memory_kib)
-        return rpc_fail(call, VK_RPC_E_INVALID,
-                        "invalid argument: cannot set memory higher than max memory (%llu KiB)",
-                        (unsigned long long)dom->def->memory_kib);
+    if (!config && !live)       /* --current */
+        live = dom_is_active(dom), config = !live;
+    if (live && !dom_is_active(dom))
+        return rpc_fail(call, VK_RPC_E_STATE, "Requested operation is not valid: domain is not running");
+    if (config && !dom->def)
+        return rpc_fail(call, VK_RPC_E_STATE, "Requested operation is not valid: transient domains have no persistent config");
+    if (max && live)
+        return rpc_fail(call, VK_RPC_E_STATE,
+                        "Requested operation is not valid: cannot resize the maximum memory on an active domain");
+    if (!max) {
+        uint64_t limit = UINT64_MAX;
+        if (live)
+            limit = dom->live->memory_kib;
+        if (config && dom->def->memory_kib < limit)
+            limit = dom->def->memory_kib;
+        if (kib > limit)
+            return rpc_fail(call, VK_RPC_E_INVALID, "invalid argument: cannot set memory higher than max memory");
+    }
+    if (live && balloon_set(call, dom, kib) < 0)
+        return -1;
+    if (!config)
+        return 0;
     struct dom_def *next = dom_def_copy(dom->def);
     if (!next)
         return rpc_fail(call, VK_RPC_E_INTERNAL, "out of memory");
@@ -669,6 +753,47 @@ static int m_setmem(struct rpc_call *call, struct json_object *params, struct js
         next->current_kib = kib;
     }
     return commit_def(call, dom, next);
+}
+
+/* Resident set of the VM process, KiB (/proc/PID/statm). */
+static int vm_rss_kib(pid_t pid, uint64_t *kib)
+{
+    char path[64], buf[128];
+    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = 0;
+    unsigned long long size, resident;
+    if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+        return -EIO;
+    long page = sysconf(_SC_PAGESIZE);
+    *kib = resident * (uint64_t)(page > 0 ? page : 4096) / 1024;
+    return 0;
+}
+
+/* dommemstat: "actual" from the balloon (absent without one), "rss" of
+ * the VM process. */
+static int m_memstats(struct rpc_call *call, struct json_object *params, struct json_object **result)
+{
+    struct domain *dom = find(call, params);
+    if (!dom || need_active(call, dom) < 0)
+        return -1;
+    uint64_t actual = 0, rss = 0;
+    struct vk_err err = { 0 };
+    int r = balloon_actual_kib(call->d, dom, &actual, &err);
+    if (r < 0 && r != -ENODEV)
+        return rpc_fail_err(call, VK_RPC_E_FAILED, &err);
+    *result = json_object_new_object();
+    if (r == 0)
+        json_object_object_add(*result, "actual", json_object_new_int64((int64_t)actual));
+    if (vm_rss_kib(dom->pid, &rss) == 0)
+        json_object_object_add(*result, "rss", json_object_new_int64((int64_t)rss));
+    return 0;
 }
 
 static int m_setvcpus(struct rpc_call *call, struct json_object *params, struct json_object **result)
@@ -751,6 +876,7 @@ static const struct rpc_method domain_methods[] = {
     { VK_RPC_DOM_ATTACH_IF, false, m_attach_if },
     { VK_RPC_DOM_DETACH_IF, false, m_detach_if },
     { VK_RPC_DOM_SETMEM,    false, m_setmem },
+    { VK_RPC_DOM_MEMSTATS,  true,  m_memstats },
     { VK_RPC_DOM_SETVCPUS,  false, m_setvcpus },
     { NULL, false, NULL },
 };

@@ -553,6 +553,16 @@ int dom_start(struct vkd *d, struct domain *dom, const struct dom_def *src, bool
             dom->reason = "user";
         dom->state = DOM_PAUSED;
     }
+    if (live->memballoon && live->current_kib < live->memory_kib) {
+        /* as libvirt: currentMemory below <memory> is a balloon target
+         * from the start (the guest's driver gives the rest back) */
+        struct json_object *args = json_object_new_object();
+        json_object_object_add(args, "value", json_object_new_int64((int64_t)(live->current_kib * 1024)));
+        struct vk_err be = { 0 };
+        if (qmp_call(d, dom, "balloon", args, NULL, &be) < 0)
+            vk_debug("domain %s: initial balloon target: %s", live->name, be.msg);
+        json_object_put(args);
+    }
     dom_set_state(d, dom, dom->state, dom->reason);
     dom_event(d, dom, "started", "booted");
     if (paused)

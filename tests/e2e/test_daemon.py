@@ -30,6 +30,8 @@ FAKE_VM = r'''#!/usr/bin/python3
 # on --serial unix:PATH that greets and echoes. system_powerdown -> exit 0.
 import json, os, select, socket, sys
 args = sys.argv[1:]
+if args == ["--help"]:
+    print("  --device SPEC  optional device: virtio-rng, virtio-balloon"); sys.exit(0)
 flags = os.environ.get("FAKE_VM_FLAGS", "")
 if flags and os.path.exists(flags) and "--fail-at-start" in open(flags).read():
     print("fake-vm: cannot open /dev/kvm: Permission denied", file=sys.stderr)
@@ -43,6 +45,9 @@ def server(path):
     if os.path.exists(path): os.unlink(path)
     s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(4); return s
 qs, ss = server(ctl), server(ser)
+# a balloon whose guest driver follows every target at once
+ram = int(args[args.index("--memory") + 1].rstrip("M")) << 20
+balloon = ram if "virtio-balloon" in args else None
 print("fake-vm: args", json.dumps(args), flush=True)
 clients, serials, running = {}, [], True
 def send(c, o):
@@ -76,6 +81,11 @@ while True:
                 elif cmd == "cont": running = True; send(fd, {"return": {}}); event("RESUME")
                 elif cmd == "system_reset": send(fd, {"return": {}}); event("RESET")
                 elif cmd == "quit": send(fd, {"return": {}}); sys.exit(0)
+                elif cmd in ("balloon", "query-balloon") and balloon is None:
+                    send(fd, {"error": {"class": "DeviceNotActive", "desc": "No balloon device has been activated"}})
+                elif cmd == "balloon":
+                    balloon = min(ram, json.loads(line)["arguments"]["value"]); send(fd, {"return": {}})
+                elif cmd == "query-balloon": send(fd, {"return": {"actual": balloon}})
                 else: send(fd, {"return": {}})
 '''
 
@@ -778,6 +788,54 @@ def test_interfaces_memory_vcpus_config(daemon):
     assert r.returncode == 1 and "not supported yet" in r.stderr
     r = daemon.virtkit("setvcpus", "live", "1")
     assert r.returncode == 1 and "not supported yet" in r.stderr
+
+
+def test_setmem_live_balloon(daemon):
+    """setmem --live/--current balloons the running VM (QMP balloon), dominfo
+    and dommemstat read query-balloon back; without a balloon device the
+    libvirt error; above <memory> refused; --config keeps working."""
+    daemon.define(domain_xml("bal", memory_mib=256,
+                             extra_devices="<memballoon model='virtio'/>"
+                             "<rng model='virtio'><backend model='random'>/dev/random</backend></rng>"))
+    r = daemon.virtkit("setmem", "bal", "128M", "--live")
+    assert r.returncode == 1 and "domain is not running" in r.stderr
+    r = daemon.virtkit("dommemstat", "bal")
+    assert r.returncode == 1 and "domain is not running" in r.stderr
+    daemon.ok("start", "bal")
+    log = (daemon.logs / "domains" / "bal.log").read_text()
+    assert "--device virtio-rng" in log and "--device virtio-balloon" in log
+    assert "Used memory:    262144 KiB" in daemon.ok("dominfo", "bal")
+    assert daemon.ok("setmem", "bal", "128M", "--live") == "\n"
+    assert "Used memory:    131072 KiB" in daemon.ok("dominfo", "bal")
+    st = daemon.ok("dommemstat", "bal")
+    lines = st.splitlines()
+    assert lines[0] == "actual 131072" and lines[1].startswith("rss ") and int(lines[1][4:]) > 0
+    assert st.endswith("\n\n")
+    js = json.loads(daemon.ok("dommemstat", "bal", "--json"))
+    assert js["actual"] == 131072 and js["rss"] > 0
+    daemon.ok("setmem", "bal", "200M")              # --current on a running domain = live
+    assert json.loads(daemon.ok("dominfo", "bal", "--json"))["memory_kib"] == 204800
+    # the persistent config did not change; the live XML did
+    assert "<currentMemory unit='KiB'>262144</currentMemory>" in daemon.ok("dumpxml", "bal", "--inactive")
+    assert "<currentMemory unit='KiB'>204800</currentMemory>" in daemon.ok("dumpxml", "bal")
+    r = daemon.virtkit("setmem", "bal", "512M", "--live")
+    assert r.returncode == 1
+    assert r.stderr == "virtkit: setmem: invalid argument: cannot set memory higher than max memory\n"
+    r = daemon.virtkit("setmem", "bal", "64M", "--live", "--config")
+    assert r.returncode == 0, r.stderr
+    assert "<currentMemory unit='KiB'>65536</currentMemory>" in daemon.ok("dumpxml", "bal", "--inactive")
+    assert json.loads(daemon.ok("dommemstat", "bal", "--json"))["actual"] == 65536
+    # no balloon device: libvirt's message, nothing changes
+    daemon.define(domain_xml("nobal", memory_mib=128, extra_devices="<memballoon model='none'/>"))
+    daemon.ok("start", "nobal")
+    assert "virtio-balloon" not in (daemon.logs / "domains" / "nobal.log").read_text()
+    r = daemon.virtkit("setmem", "nobal", "64M", "--live")
+    assert r.returncode == 1 and r.stderr == (
+        "virtkit: setmem: Requested operation is not valid: Unable to change memory of active "
+        "domain without the balloon device and guest OS balloon driver\n")
+    assert "Used memory:    131072 KiB" in daemon.ok("dominfo", "nobal")
+    st = daemon.ok("dommemstat", "nobal")
+    assert st.startswith("rss ") and "actual" not in st
 
 
 def test_blk_listings(daemon):

@@ -1,5 +1,6 @@
-/* virsh setmem: change the current memory (--config; --live needs the
- * balloon and says so). Size: a number with virsh's suffixes, KiB default. */
+/* virsh setmem: change the current memory: --live through the running
+ * VM's balloon, --config in the definition. Size: a number with virsh's
+ * suffixes, KiB default. */
 #include <string.h>
 
 #include "virsh.h"
@@ -10,7 +11,7 @@ static int run(int argc, char **argv);
 static const struct cli_option_help opts_help[] = {
     { "--size SIZE", "new memory size (KiB, or with a unit: M, G, MiB...)" },
     { "--config", "change the persistent config" },
-    { "--live", "change the running domain (not supported yet)" },
+    { "--live", "change the running domain (through its balloon device)" },
     { "--current", "live if running, else config" },
     { NULL, NULL },
 };

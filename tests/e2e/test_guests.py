@@ -76,6 +76,7 @@ def test_smp_startup_init_sipi(accel, cpus):
     r = run_guest(accel, "smp", "--smp", cpus)
     assert passed(r), explain(r)
     assert f"smp: fw_cfg says {cpus} cpus, MADT lists {cpus}" in r.stdout
+    assert f"smp: MP table lists {cpus} cpus" in r.stdout
     assert f"smp: {cpus} of {cpus} cpus up" in r.stdout
     for apic in range(1, cpus):
         assert f"smp: cpu apic-id {apic} up" in r.stdout

@@ -18,6 +18,30 @@ void ap_main(void)
     atomic_inc(&up);
 }
 
+/* Enabled processors in the MP table ("_MP_" in the F-segment), or -1. */
+static int mptable_cpus(void)
+{
+    for (uintptr_t a = 0xf0000; a < 0x100000; a += 16) {
+        const uint8_t *fp = (const uint8_t *)a;
+        if (memcmp(fp, "_MP_", 4) || !acpi_checksum_ok(fp, 16))
+            continue;
+        const uint8_t *t = (const uint8_t *)(uintptr_t)rd32(fp + 4);
+        if (memcmp(t, "PCMP", 4) || !acpi_checksum_ok(t, rd16(t + 4)))
+            return -1;
+        int cpus = 0;
+        for (unsigned o = 44, e = 0; e < rd16(t + 34) && o < rd16(t + 4); e++) {
+            if (t[o] == 0) {
+                cpus += t[o + 3] & 1;
+                o += 20;
+            } else {
+                o += 8;
+            }
+        }
+        return cpus;
+    }
+    return -1;
+}
+
 /* Busy-wait `us` microseconds on the ACPI PM timer (3.579545 MHz). */
 static void udelay(uint16_t pm_tmr, uint32_t us)
 {
@@ -40,6 +64,10 @@ int guest_main(const char *cmdline)
     gprintf("smp: fw_cfg says %u cpus, MADT lists %u, BSP apic-id %u\n", nb, n, self);
     if (nb != n)
         return gprintf("smp: fw_cfg and MADT disagree\n"), 1;
+    int mp = mptable_cpus();
+    gprintf("smp: MP table lists %d cpus\n", mp);
+    if (mp != (int)n)
+        return 1;
     memcpy((void *)AP_TRAMPOLINE, ap_trampoline_start,
            (size_t)(ap_trampoline_end - ap_trampoline_start));
     lapic_enable();

@@ -352,3 +352,41 @@ def test_kvm_guest_with_disk_and_libvirt_devices(kvm_daemon, idle_guest):
     lst = d.ok("domblklist", "withdisk")
     assert f" vda      {img}" in lst
     d.ok("destroy", "withdisk")
+
+
+@needs_kvm
+@needs_tool("as")
+def test_kvm_setmem_live_balloon(kvm_daemon, idle_guest):
+    """setmem --live on a real running guest: QMP `balloon` reaches
+    virtkit-vm's virtio-balloon and query-balloon answers. The idle guest has
+    no balloon driver, so it never hands pages over: `actual` stays at the
+    full RAM (what a driverless guest shows) while the target is accepted."""
+    d = kvm_daemon
+    xml = guest_xml("bal", idle_guest).replace(
+        "<devices>",
+        "<devices><memballoon model='virtio'/>"
+        "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>")
+    d.define(xml)
+    d.ok("start", "bal")
+    assert d.state("bal") == "running (booted)"
+    log = (d.logs / "domains" / "bal.log").read_text()
+    assert "--device virtio-rng" in log and "--device virtio-balloon" in log
+    assert "Used memory:    32768 KiB" in d.ok("dominfo", "bal")
+    assert d.ok("setmem", "bal", "16M", "--live") == "\n"
+    assert "<currentMemory unit='KiB'>16384</currentMemory>" in d.ok("dumpxml", "bal")
+    st = d.ok("dommemstat", "bal").splitlines()
+    assert st[0] == "actual 32768"          # no guest driver: nothing ballooned
+    assert st[1].startswith("rss ") and int(st[1].split()[1]) > 0
+    assert "Used memory:    32768 KiB" in d.ok("dominfo", "bal")
+    r = d.virtkit("setmem", "bal", "64M", "--live")
+    assert r.returncode == 1 and "cannot set memory higher than max memory" in r.stderr
+    # the guest is unaffected: still answering on its console
+    assert "xyzzy" in console_roundtrip(d, "bal", "xyzzy")
+    d.ok("destroy", "bal")
+    # without a balloon device: libvirt's message
+    d.define(guest_xml("nobal", idle_guest))
+    d.ok("start", "nobal")
+    r = d.virtkit("setmem", "nobal", "16M")
+    assert r.returncode == 1 and "without the balloon device and guest OS balloon driver" in r.stderr
+    assert d.ok("dommemstat", "nobal").startswith("rss ")
+    d.ok("destroy", "nobal")

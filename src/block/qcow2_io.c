@@ -287,6 +287,70 @@ int qcow2_cow_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf, uin
     return r;
 }
 
+/* Extended L2: write guest [off, off+len) (inside one cluster) at subcluster
+ * granularity: only the touched subclusters become allocated (the partial
+ * ones at the edges get their old content copied in); the cluster is
+ * allocated first if it has none. -EAGAIN when the whole cluster has to be
+ * copied instead (compressed, or shared with a snapshot). Lock held. */
+static int subcluster_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf,
+                            uint64_t len, struct vk_err *err)
+{
+    uint64_t cs = s->cluster_size, scs = s->subcluster_size;
+    uint64_t cstart = off & ~(cs - 1), intra = off - cstart;
+    unsigned sc0 = (unsigned)(intra / scs), sc1 = (unsigned)((intra + len - 1) / scs);
+    uint64_t *l2, l2off, idx;
+    int r = qcow2_get_l2_for_write(s, cstart, &l2, &l2off, &idx, err);
+    if (r < 0)
+        return r;
+    uint64_t bm, e = l2_get(s, l2, idx, &bm);
+    struct qcow2_map m;
+    qcow2_entry_decode(s, e, bm, &m);
+    qcache_put(&s->l2_cache, l2off);
+    bool has_host = m.type == QC_NORMAL || m.type == QC_ZERO_ALLOC;
+    if (m.type == QC_COMPRESSED || (has_host && !(e & QCOW_OFLAG_COPIED)) ||
+        s->data_fd != s->b->fd)
+        return -EAGAIN;
+    uint64_t span = (uint64_t)(sc1 - sc0 + 1) * scs, start = cstart + sc0 * scs;
+    uint64_t head = off - start, tail = span - head - len;
+    uint8_t *w = blk_alloc_aligned(span);
+    if (!w)
+        return vk_err_set(err, -ENOMEM, "out of memory");
+    if (head)
+        r = do_read(s, start, w, head, true, err);
+    if (r == 0 && tail) {
+        uint64_t toff = off + len, in = toff < s->size ? VK_MIN(tail, s->size - toff) : 0;
+        memset(w + head + len, 0, tail);
+        if (in)
+            r = do_read(s, toff, w + head + len, in, true, err);
+    }
+    memcpy(w + head, buf, len);
+    uint64_t host = m.host;
+    if (r == 0 && !has_host)
+        r = qcow2_alloc_clusters(s, 1, &host, err);
+    if (r == 0) {
+        r = blk_file_pwrite(s->b, s->b->fd, host + sc0 * scs, w, span);
+        if (r < 0)
+            vk_err_errno(err, r, "qcow2: writing data at 0x%llx",
+                         (unsigned long long)(host + sc0 * scs));
+        s->unsynced = true;
+    }
+    free(w);
+    if (r < 0)
+        return r;
+    r = qcow2_get_l2_for_write(s, cstart, &l2, &l2off, &idx, err);
+    if (r < 0)
+        return r;
+    uint64_t mask = 0;
+    for (unsigned k = sc0; k <= sc1; k++)
+        mask |= UINT64_C(1) << k;
+    bm = l2_get(s, l2, idx, NULL) == e ? bm : 0;  /* unchanged under the lock */
+    bm = (bm | mask) & ~(mask << 32);
+    l2_set(s, l2, idx, host | QCOW_OFLAG_COPIED, bm);
+    qcache_mark_dirty(&s->l2_cache, l2off);
+    qcache_put(&s->l2_cache, l2off);
+    return 0;
+}
+
 int qcow2_pwrite(struct blk *b, uint64_t off, const void *vbuf, size_t len, struct vk_err *err)
 {
     struct qcow2_state *s = Q(b);
@@ -308,7 +372,8 @@ int qcow2_pwrite(struct blk *b, uint64_t off, const void *vbuf, size_t len, stru
             pthread_mutex_unlock(&s->lock);
             return r;
         }
-        if (m.type == QC_NORMAL && (m.l2e & QCOW_OFLAG_COPIED) && !partial) {
+        /* With subclusters, the run only covers subclusters of one type. */
+        if (m.type == QC_NORMAL && (m.l2e & QCOW_OFLAG_COPIED) && (!partial || s->extl2)) {
             pthread_mutex_unlock(&s->lock);
             uint64_t host = m.host + (off & (s->cluster_size - 1));
             r = blk_file_pwrite(b, s->data_fd, host, buf, run);
@@ -320,7 +385,9 @@ int qcow2_pwrite(struct blk *b, uint64_t off, const void *vbuf, size_t len, stru
                 /* One cluster at a time. */
                 run = VK_MIN(len, s->cluster_size - (off & (s->cluster_size - 1)));
             }
-            r = qcow2_cow_write(s, off, buf, run, err);
+            r = s->extl2 ? subcluster_write(s, off, buf, run, err) : -EAGAIN;
+            if (r == -EAGAIN)
+                r = qcow2_cow_write(s, off, buf, run, err);
             pthread_mutex_unlock(&s->lock);
             if (r < 0)
                 return r;

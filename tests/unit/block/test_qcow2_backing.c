@@ -11,6 +11,56 @@ static int mk(const char *path, const char *backing, const char *bfmt, struct vk
     return blk_create(path, "qcow2", backing ? 0 : SIZE, &o, e);
 }
 
+/* Extended L2 overlay: small writes allocate only their subclusters; the
+ * rest of each cluster keeps reading from the backing file. */
+static void extl2_overlay(void)
+{
+    struct vk_err e = { 0 };
+    uint8_t *ref = malloc(SIZE), *buf = malloc(200000);
+    bt_fill(ref, SIZE, 21);
+    bt_write_file(bt_path("xbase.raw"), ref, SIZE);
+    struct blk_create_opts o = { .backing_file = "xbase.raw", .backing_fmt = "raw",
+                                 .extended_l2 = true, .cluster_size = 65536 };
+    tap_is_int(blk_create(bt_path("x.qcow2"), "qcow2", 0, &o, &e), 0, "extl2 overlay: create");
+    struct blk *b;
+    if (blk_open(bt_path("x.qcow2"), NULL, BLK_O_RDWR, NULL, &b, &e) < 0) {
+        tap_ok(0, "extl2 overlay: open: %s", e.msg);
+        return;
+    }
+    uint64_t st = 5;
+    for (int i = 0; i < 200; i++) {
+        uint64_t off = bt_rand(&st) % (SIZE - 200000);
+        size_t len = (size_t)(bt_rand(&st) % 5000 + 1);
+        if (i % 20 == 0)
+            len = (size_t)(bt_rand(&st) % 200000 + 1);
+        bt_fill(buf, len, st);
+        blk_pwrite(b, off, buf, len, &e);
+        memcpy(ref + off, buf, len);
+        if (i % 50 == 7) {
+            uint64_t z = off & ~65535ull;
+            blk_pwrite_zeroes(b, z, 65536, 0, &e);
+            memset(ref + z, 0, 65536);
+        }
+    }
+    tap_ok(bt_verify(b, ref, SIZE), "extl2 overlay: content");
+    struct blk_status bs;
+    bt_fill(buf, 2048, 1);
+    blk_pwrite(b, 3 * 65536 + 4096, buf, 2048, &e);   /* one 2 KiB subcluster */
+    memcpy(ref + 3 * 65536 + 4096, buf, 2048);
+    blk_block_status(b, 3 * 65536, 65536, false, &bs, &e);
+    tap_ok(!(bs.flags & BLK_ST_ALLOCATED) || bs.len < 65536,
+           "extl2 overlay: a small write allocates only its subclusters");
+    blk_close(b);
+    if (bt_have_qemu_img()) {
+        bt_write_file(bt_path("xref.raw"), ref, SIZE);
+        tap_is_int(bt_qemu_check(bt_path("x.qcow2")), 0, "extl2 overlay: qemu-img check clean");
+        tap_is_int(bt_qemu_compare(bt_path("x.qcow2"), bt_path("xref.raw")), 0,
+                   "extl2 overlay: qemu-img compare");
+    }
+    free(ref);
+    free(buf);
+}
+
 int main(void)
 {
     bt_init();
@@ -120,6 +170,7 @@ int main(void)
     o.backing_file = "nonexistent.qcow2";
     o.backing_fmt = NULL;
     tap_ok(blk_create(bt_path("orphan.qcow2"), "qcow2", SIZE, &o, &e) < 0, "create refuses a missing backing when probing is needed");
+    extl2_overlay();
     free(ref);
     free(buf);
     return tap_done();

@@ -176,6 +176,11 @@ static void dsdt_sleep_state(struct aml *a, const char *name, unsigned typ)
     aml_close(a);
 }
 
+/* PCI hot-plug slots and \_GPE._E01 (pci/pci_hotplug_aml.c). Weak: builds
+ * without the hot-plug controller (unit tests) leave it out. */
+void pci_hotplug_build_aml(struct aml *a, uint16_t port) __attribute__((weak));
+#define PCIHP_DSDT_PORT 0xAE00      /* board.c places pci-hotplug here */
+
 static long build_dsdt(struct acpi_tables *t, const struct acpi_config *c)
 {
     struct aml a;
@@ -186,6 +191,8 @@ static long build_dsdt(struct acpi_tables *t, const struct acpi_config *c)
     if (c->pci)
         dsdt_pci(&a, c);
     aml_close(&a);
+    if (c->pci && pci_hotplug_build_aml)
+        pci_hotplug_build_aml(&a, PCIHP_DSDT_PORT);
     dsdt_sleep_state(&a, "\\_S0_", 0);
     dsdt_sleep_state(&a, "\\_S5_", ACPI_S5_SLP_TYP);
     if (aml_finish(&a)) {
@@ -361,8 +368,13 @@ int acpi_build(const struct acpi_config *c, struct acpi_tables *t, struct vk_err
     list[n++] = build_madt(t, c);
     if (c->ecam_base)
         list[n++] = build_mcfg(t, c);
-    if (!t->error)
-        build_rsdp(t, build_sdt(t, "RSDT", 4, list, n), build_sdt(t, "XSDT", 8, list, n));
+    if (!t->error) {
+        long rsdt = build_sdt(t, "RSDT", 4, list, n);
+        long xsdt = build_sdt(t, "XSDT", 8, list, n);
+
+        if (!t->error)
+            build_rsdp(t, rsdt, xsdt);
+    }
     if (t->error) {
         int r = t->error;
 

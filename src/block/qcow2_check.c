@@ -17,6 +17,7 @@ struct chk {
     unsigned msgs;
     uint64_t last_data;   /* for fragmentation stats */
     uint64_t max_cluster; /* references past this are errors, not table growth */
+    uint64_t fsize;
     bool quiet;
 };
 
@@ -131,7 +132,7 @@ static int walk_bitmaps(struct chk *c, const uint8_t *ext, uint32_t len)
         return 0;
     uint32_t nb = ld32(ext);
     uint64_t dsize = ld64(ext + 8), doff = ld64(ext + 16);
-    if (dsize > (64u << 20) || (doff & (s->cluster_size - 1)))
+    if (dsize > (64u << 20) || (doff & (s->cluster_size - 1)) || !vk_range_ok(doff, dsize, c->fsize))
         return 0;
     int r = ref_add(c, doff, dsize);
     uint8_t *dir = malloc(dsize ? dsize : 1);
@@ -150,7 +151,8 @@ static int walk_bitmaps(struct chk *c, const uint8_t *ext, uint32_t len)
         uint32_t tsize = ld32(dir + pos + 8);
         uint16_t name_len = ld16(dir + pos + 18);
         uint32_t extra = ld32(dir + pos + 20);
-        if (!(toff & (s->cluster_size - 1)) && tsize <= (1u << 24)) {
+        if (!(toff & (s->cluster_size - 1)) && tsize <= (1u << 24) &&
+            vk_range_ok(toff, (uint64_t)tsize * 8, c->fsize)) {
             r = ref_add(c, toff, (uint64_t)tsize * 8);
             uint8_t *t = malloc((size_t)tsize * 8 + 1);
             if (r == 0 && t && blk_file_pread(s->b, s->b->fd, toff, t, (size_t)tsize * 8) == 0) {
@@ -327,6 +329,7 @@ int qcow2_check(struct blk *b, unsigned fix, struct blk_check_result *res, struc
     struct stat st;
     uint64_t fsize = fstat(b->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
     c.max_cluster = qcow2_size_to_clusters(s, fsize) + 65536;
+    c.fsize = fsize;
     pthread_mutex_lock(&s->lock);
     bool was_corrupt = s->corrupt;
     if (fix)

@@ -197,3 +197,19 @@ def test_hostile_input_gets_errors_not_a_crash(vm_factory, accel):
     fresh = Qmp(sock)
     negotiate(fresh)
     assert fresh.cmd("query-status")["return"]["running"] is True
+
+
+@pytest.mark.parametrize("accel", ACCELS)
+def test_control_socket_path_errors(tmp_path, accel):
+    from conftest import run
+    regular = tmp_path / "regular"
+    regular.write_text("x")
+    cases = {
+        str(regular): "exists and is not a socket",
+        str(tmp_path / "missing" / "sock"): "No such file or directory",
+        str(tmp_path / ("x" * 120)): "path too long",
+    }
+    for path, message in cases.items():
+        r = run(vm_args(accel, "acpi_off", "--control", path), timeout=60)
+        assert r.returncode == 1 and message in r.stderr, (path, r.stderr)
+    assert regular.read_text() == "x"

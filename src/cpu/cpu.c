@@ -326,6 +326,7 @@ static bool check_events(struct cpu_x86 *cpu)
         /* STI / MOV SS shadow: one instruction, then look again */
         cpu->inhibit_irq = 0;
         cpu->step_one = true;
+        cpu->poll_now = true;   /* the window opens after that instruction */
     } else if ((cpu->eflags & F_IF) && cpu->env.irq_pending) {
         int vec = cpu->env.irq_pending(cpu->env.opaque);
         if (vec >= 0) {
@@ -413,8 +414,10 @@ int cpu_x86_run(struct cpu_x86 *cpu, uint64_t max_insns, struct cpu_x86_exit *ex
     cpu->budget = max_insns;
     cpu->stop = -1;
     cpu->in_delivery = 0;
+    cpu->poll_now = true;
     jr = setjmp(cpu->jb);
     if (jr == 1) {
+        cpu->poll_now = true;
         take_exception(cpu);
         if (cpu->stop == -2)
             cpu->stop = -1;
@@ -434,8 +437,15 @@ int cpu_x86_run(struct cpu_x86 *cpu, uint64_t max_insns, struct cpu_x86_exit *ex
             cpu->code_epoch = atomic_load_explicit(cpu->code_epoch_ptr, memory_order_acquire);
             cpu_tlb_flush(cpu, true);
         }
+        /* Maskable interrupts are polled every few blocks, and after any
+         * block that ended early (I/O, MMIO writes, STI, HLT, ...). */
+        bool poll = (cpu->eflags & F_IF) && (cpu->poll_now || ++cpu->poll_count >= 8);
+        if (poll) {
+            cpu->poll_count = 0;
+            cpu->poll_now = false;
+        }
         if ((atomic_load_explicit(&cpu->events, memory_order_relaxed) || cpu->halted ||
-             cpu->inhibit_irq || (cpu->eflags & F_IF)) && !check_events(cpu)) {
+             cpu->inhibit_irq || poll) && !check_events(cpu)) {
             cpu->stop = cpu->halted == 2 ? CPU_X86_STOP_WAIT_SIPI : CPU_X86_STOP_HLT;
             break;
         }
@@ -444,8 +454,10 @@ int cpu_x86_run(struct cpu_x86 *cpu, uint64_t max_insns, struct cpu_x86_exit *ex
             break;
         }
         exec_block(cpu);
-        if (cpu->stop == -2)
+        if (cpu->stop == -2) {
             cpu->stop = -1;
+            cpu->poll_now = true;
+        }
     }
     exit->reason = (enum cpu_x86_stop)cpu->stop;
     exit->insns = cpu->retired;

@@ -222,6 +222,8 @@ struct cpu_x86 {
     uint8_t seg_flat;        /* bit n: seg n has base 0 / no limit check */
     uint8_t inhibit_irq;     /* STI / MOV SS shadow */
     bool step_one;           /* run a single instruction (end of a shadow) */
+    bool poll_now;           /* poll irq_pending at the next boundary */
+    uint8_t poll_count;      /* blocks since the last poll */
     uint8_t halted;          /* 1: HLT, 2: wait for SIPI */
     uint8_t in_delivery;     /* nested exception tracking */
 

@@ -383,5 +383,8 @@ bool cpu_decode_ends_block(const struct cpu_insn *in)
         d = &map1[in->op & 0xff];
     else
         return false;
+    /* FF /0 /1 /6 (INC, DEC, PUSH) do not transfer control */
+    if (in->map == 0 && in->op == 0xff && ((in->reg & 7) < 2 || (in->reg & 7) == 6))
+        return false;
     return (d->f & D_END) || in->fn == op_ud || in->fn == op_gp0;
 }

@@ -89,6 +89,45 @@ static void f_pop64(struct cpu_x86 *cpu, const struct cpu_insn *in)
     cpu->r[in->rm] = v;
 }
 
+static void f_call64(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    uint64_t sp = cpu->r[R_SP] - 8;
+    cpu_lin_write(cpu, cpu_lin(cpu, S_SS, sp, 8, ACC_W), 8, cpu->rip, ACC_W);
+    cpu->r[R_SP] = sp;
+    cpu->rip += in->imm;
+}
+
+static void f_ret64(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    uint64_t sp = cpu->r[R_SP];
+    uint64_t v = cpu_lin_read(cpu, cpu_lin(cpu, S_SS, sp, 8, ACC_R), 8, ACC_R);
+    cpu->r[R_SP] = sp + 8;
+    cpu->rip = v;
+}
+
+#define GEN2(n)                                                                      \
+static void f_mov_mi##n(struct cpu_x86 *cpu, const struct cpu_insn *in)              \
+{ cpu_write_mem(cpu, in->seg, cpu_ea(cpu, in), n, in->imm); }                        \
+static void f_incdec_r##n(struct cpu_x86 *cpu, const struct cpu_insn *in)            \
+{                                                                                    \
+    uint64_t a = MASK(n, cpu->r[in->rm]);                                            \
+    bool dec = in->reg & 1;                                                          \
+    uint64_t r = MASK(n, dec ? a - 1 : a + 1);                                       \
+    cpu->cc_cf = cpu_arith_flags(cpu) & F_CF;                                        \
+    cpu_set_cc(cpu, dec ? CC_DEC : CC_INC, n, a, 1, r);                              \
+    WR(cpu, in->rm, n, r);                                                           \
+}                                                                                    \
+static void f_movzx_load##n(struct cpu_x86 *cpu, const struct cpu_insn *in)          \
+{                                                                                    \
+    unsigned ss = in->op == 0xb6 ? 1 : 2;                                            \
+    uint64_t v = in->mod == 3 ? cpu_reg_read(cpu, in, in->rm, ss)                    \
+                              : cpu_read_mem(cpu, in->seg, cpu_ea(cpu, in), ss);     \
+    WR(cpu, in->reg, n, v);                                                          \
+}
+
+GEN2(4)
+GEN2(8)
+
 /* Pick a specialised handler for `in` if one applies (decode.c). */
 void cpu_specialise(struct cpu_x86 *cpu, struct cpu_insn *in)
 {
@@ -101,6 +140,8 @@ void cpu_specialise(struct cpu_x86 *cpu, struct cpu_insn *in)
     if (in->map == 1) {
         if (in->op >= 0x80 && in->op <= 0x8f && cpu->code64)
             in->fn = f_jcc;
+        else if (in->op == 0xb6 || in->op == 0xb7)
+            in->fn = PICK(f_movzx_load);
         return;
     }
     uint8_t op = (uint8_t)in->op;
@@ -124,6 +165,12 @@ void cpu_specialise(struct cpu_x86 *cpu, struct cpu_insn *in)
         return;
     }
     case 0x85: if (in->mod == 3) in->fn = PICK(f_test_rr); return;
+    case 0xc7: if (in->mod != 3 && (in->reg & 7) == 0) in->fn = PICK(f_mov_mi); return;
+    case 0xff:
+        if (in->mod == 3 && (in->reg & 7) < 2) in->fn = PICK(f_incdec_r);
+        return;
+    case 0xe8: if (q && cpu->code64) in->fn = f_call64; return;
+    case 0xc3: if (q && cpu->code64) in->fn = f_ret64; return;
     case 0x8d: if (in->mod != 3) in->fn = PICK(f_lea); return;
     case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf:
         in->fn = PICK(f_mov_ri);

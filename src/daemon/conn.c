@@ -160,8 +160,50 @@ static void conn_handle_line(struct vkd *d, struct vkd_conn *c, const char *line
         resp = rpc_dispatch(&call, req);
         json_object_put(req);
     }
+    if (!resp) {                /* deferred: no further request until it is answered */
+        c->awaiting = true;
+        return;
+    }
     conn_send_json(d, c, resp);
     json_object_put(resp);
+}
+
+/* Serve the complete request lines in c->in (not while a reply is owed). */
+static void conn_process_input(struct vkd *d, struct vkd_conn *c)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < c->in_len && !c->awaiting; i++) {
+        if (c->in[i] != '\n')
+            continue;
+        if (i > start)
+            conn_handle_line(d, c, c->in + start, i - start);
+        start = i + 1;
+        if (c->closing)
+            break;
+        if (c->relay_input) {
+            /* the rest is console input */
+            if (start < c->in_len)
+                c->relay_input(d, c, c->in + start, c->in_len - start, c->relay_opaque);
+            start = c->in_len;
+            break;
+        }
+    }
+    memmove(c->in, c->in + start, c->in_len - start);
+    c->in_len -= start;
+}
+
+void vkd_conn_deferred_reply(struct vkd *d, uint64_t serial, struct json_object *resp)
+{
+    struct vkd_conn *c = d->conns;
+    while (c && c->serial != serial)
+        c = c->next;
+    if (!c || !c->awaiting)
+        return;                 /* the client went away meanwhile */
+    c->awaiting = false;
+    if (c->closing)
+        return;
+    conn_send_json(d, c, resp);
+    conn_process_input(d, c);
 }
 
 static void conn_readable(struct vkd *d, int fd, uint32_t events, void *opaque)
@@ -195,25 +237,7 @@ static void conn_readable(struct vkd *d, int fd, uint32_t events, void *opaque)
         conn_drop(d, c);
         return;
     }
-    size_t start = 0;
-    for (size_t i = 0; i < c->in_len; i++) {
-        if (c->in[i] != '\n')
-            continue;
-        if (i > start)
-            conn_handle_line(d, c, c->in + start, i - start);
-        start = i + 1;
-        if (c->closing)
-            break;
-        if (c->relay_input) {
-            /* the rest is console input */
-            if (start < c->in_len)
-                c->relay_input(d, c, c->in + start, c->in_len - start, c->relay_opaque);
-            start = c->in_len;
-            break;
-        }
-    }
-    memmove(c->in, c->in + start, c->in_len - start);
-    c->in_len -= start;
+    conn_process_input(d, c);
     if (c->in_len > VK_RPC_MAX_MESSAGE) {
         struct json_object *e = json_object_new_object();
         json_object_object_add(e, "id", NULL);
@@ -285,7 +309,9 @@ void vkd_accept(struct vkd *d, int lfd, uint32_t events, void *opaque)
         close(fd);
         return;
     }
+    static uint64_t next_serial;
     c->fd = fd;
+    c->serial = ++next_serial;
     c->readonly_socket = ro;
     c->uid = cred.uid;
     c->gid = cred.gid;

@@ -62,6 +62,8 @@ struct vkd_conn {
     bool privileged;          /* may call every method */
     bool subscribed;          /* receives events */
     bool closing;             /* close once the output is flushed */
+    bool awaiting;            /* a deferred reply is owed: requests wait in `in` */
+    uint64_t serial;          /* unique per daemon run (deferred replies find it) */
     uid_t uid;
     gid_t gid;
     pid_t pid;
@@ -81,6 +83,9 @@ void vkd_conn_relay(struct vkd *d, struct vkd_conn *c,
 /* Queue raw bytes to a connection (console output). Drops bytes when the
  * client does not keep up (more than 1 MiB queued). */
 void vkd_conn_send(struct vkd *d, struct vkd_conn *c, const char *buf, size_t n);
+/* Send a deferred reply (dispatch.c) to the connection with this serial,
+ * if it is still there, and go on with the requests it sent meanwhile. */
+void vkd_conn_deferred_reply(struct vkd *d, uint64_t serial, struct json_object *resp);
 /* Close a connection once its queued output is flushed (relay_closed is
  * not called for closes the daemon asks for). */
 void vkd_conn_close(struct vkd *d, struct vkd_conn *c);

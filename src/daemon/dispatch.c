@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
@@ -136,7 +137,14 @@ struct json_object *rpc_dispatch(struct rpc_call *call, struct json_object *req)
     }
     struct json_object *result = NULL;
     call->code = VK_RPC_OK;
-    if (m->handler(call, params, &result) < 0) {
+    call->id = id;
+    call->deferred = false;
+    int hr = m->handler(call, params, &result);
+    if (hr == 0 && call->deferred) {
+        json_object_put(result);
+        return NULL;            /* answered later (rpc_reply_deferred) */
+    }
+    if (hr < 0) {
         if (call->code == VK_RPC_OK)
             rpc_fail(call, VK_RPC_E_INTERNAL, "%s failed", name);
         json_object_put(result);
@@ -146,4 +154,44 @@ struct json_object *rpc_dispatch(struct rpc_call *call, struct json_object *req)
     json_object_object_add(resp, "id", id ? json_object_get(id) : NULL);
     json_object_object_add(resp, "result", result ? result : json_object_new_object());
     return resp;
+}
+
+struct rpc_deferred *rpc_defer(struct rpc_call *call)
+{
+    if (!call->conn)
+        return NULL;
+    struct rpc_deferred *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->conn_serial = call->conn->serial;
+    t->id = call->id ? json_object_get(call->id) : NULL;
+    call->deferred = true;
+    return t;
+}
+
+void rpc_reply_deferred(struct vkd *d, struct rpc_deferred *t, struct json_object *result,
+                        const struct rpc_call *failed)
+{
+    struct json_object *resp;
+    if (failed) {
+        json_object_put(result);
+        resp = rpc_error_response(t->id, failed);
+    } else {
+        resp = json_object_new_object();
+        json_object_object_add(resp, "id", t->id ? json_object_get(t->id) : NULL);
+        json_object_object_add(resp, "result", result ? result : json_object_new_object());
+    }
+    vkd_conn_deferred_reply(d, t->conn_serial, resp);
+    json_object_put(resp);
+    json_object_put(t->id);
+    free(t);
+}
+
+void rpc_defer_cancel(struct rpc_call *call, struct rpc_deferred *t)
+{
+    call->deferred = false;
+    if (t) {
+        json_object_put(t->id);
+        free(t);
+    }
 }

@@ -28,6 +28,8 @@ struct rpc_call {
     gid_t gid;
     pid_t pid;
     bool privileged;           /* may call every method */
+    struct json_object *id;    /* the request's id (borrowed), for rpc_defer */
+    bool deferred;             /* the handler called rpc_defer() */
     /* set by rpc_fail() */
     enum vk_rpc_code code;
     int err_no;
@@ -36,8 +38,9 @@ struct rpc_call {
 
 /* Handler contract: validate params (rpc_param_*), act, and either set
  * *result (a new json object, or leave NULL for {}) and return 0, or
- * return rpc_fail(...) (< 0). Never blocks for long: the daemon has one
- * event-loop thread. */
+ * return rpc_fail(...) (< 0), or return rpc_defer(...) when the answer
+ * comes later from the loop (rpc_reply_deferred). Never blocks for long:
+ * the daemon has one event-loop thread. */
 typedef int (*rpc_handler_fn)(struct rpc_call *call, struct json_object *params,
                               struct json_object **result);
 
@@ -77,6 +80,25 @@ int rpc_fail(struct rpc_call *call, enum vk_rpc_code code, const char *fmt, ...)
     VK_PRINTF(3, 4);
 /* Same with the message (and errno) from a struct vk_err. */
 int rpc_fail_err(struct rpc_call *call, enum vk_rpc_code code, const struct vk_err *err);
+
+/* A reply owed to a client: the connection (by serial, so a client that
+ * went away meanwhile is simply not answered) and the request id. */
+struct rpc_deferred {
+    uint64_t conn_serial;
+    struct json_object *id;    /* owned */
+};
+/* Answer later: returns a new token (NULL if out of memory: then fail
+ * the call normally) and marks the call deferred. The connection reads no
+ * further request until the reply is sent, so replies keep their order.
+ * Return 0 from the handler after a successful rpc_defer. */
+struct rpc_deferred *rpc_defer(struct rpc_call *call);
+/* The handler fails after all (before returning): drop the token. */
+void rpc_defer_cancel(struct rpc_call *call, struct rpc_deferred *t);
+/* Send the owed reply: result (taken; NULL = {}) when failed is NULL,
+ * else the error recorded in *failed (an rpc_call used with rpc_fail*).
+ * Frees the token. */
+void rpc_reply_deferred(struct vkd *d, struct rpc_deferred *t, struct json_object *result,
+                        const struct rpc_call *failed);
 
 /* Parameter helpers: return 0, or rpc_fail(INVALID, "...") naming the
  * parameter. Absent optional parameters leave *out untouched. */

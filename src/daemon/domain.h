@@ -24,6 +24,7 @@
 
 struct vkd;
 struct json_object;
+struct dom_start;
 struct vkd_conn;
 
 enum dom_state { DOM_SHUTOFF, DOM_RUNNING, DOM_PAUSED };
@@ -48,6 +49,7 @@ struct domain {
     bool destroy_requested;
     bool saw_shutdown_event;
     bool restart_pending;
+    struct dom_start *starting; /* start in progress (supervise.c), else NULL */
 };
 
 /* The registry (domain.c) */
@@ -85,8 +87,21 @@ int dom_next_id(struct vkd *d);
  * domains their placeholder live def). On failure nothing is left behind
  * (no process, no TAP, no runtime files); a transient domain then has no
  * definition left and the caller removes it. */
-int dom_start(struct vkd *d, struct domain *dom, const struct dom_def *src, bool paused,
-              struct vk_err *err) VK_MUST_CHECK;
+/* Asynchronous: a failure found before the emulator runs returns < 0
+ * (done is not called); otherwise 0, and done(r, err) runs exactly once
+ * from the loop when the VM's control socket answers (r = 0, the domain
+ * is running) or the start failed (r < 0, everything undone; a transient
+ * domain is then for done to remove). Meanwhile dom->starting is set and
+ * the domain is still shut off: callers refuse lifecycle changes. */
+typedef void (*dom_start_done_fn)(struct vkd *d, struct domain *dom, int r,
+                                  const struct vk_err *err, void *opaque);
+int dom_start_async(struct vkd *d, struct domain *dom, const struct dom_def *src, bool paused,
+                    dom_start_done_fn done, void *opaque, struct vk_err *err) VK_MUST_CHECK;
+/* A done callback that only logs failures (autostart, restarts). */
+void dom_start_log_done(struct vkd *d, struct domain *dom, int r, const struct vk_err *err,
+                        void *opaque);
+/* Daemon exit: kill a VM whose start has not completed (done gets -ECANCELED). */
+void dom_start_abort(struct vkd *d, struct domain *dom);
 /* Graceful: SIGTERM and wait; else (or after 5 s) SIGKILL. Synchronous. */
 int dom_destroy(struct vkd *d, struct domain *dom, bool graceful, struct vk_err *err);
 /* Adopt VMs left running by a previous daemon (run/domains/NAME.status). */

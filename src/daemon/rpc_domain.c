@@ -345,6 +345,8 @@ static int m_undefine(struct rpc_call *call, struct json_object *params, struct 
         return -1;
     if (!dom->def)
         return rpc_fail(call, VK_RPC_E_STATE, "Requested operation is not valid: cannot undefine transient domain");
+    if (dom->starting)
+        return rpc_fail(call, VK_RPC_E_STATE, "Requested operation is not valid: domain is being started");
     if (storage && dom_is_active(dom))
         return rpc_fail(call, VK_RPC_E_STATE,
                         "Requested operation is not valid: cannot remove the storage of a running domain");
@@ -366,6 +368,37 @@ static int m_undefine(struct rpc_call *call, struct json_object *params, struct 
 }
 
 /* ---- lifecycle --------------------------------------------------------------------- */
+
+/* The reply to start/create, sent when the VM's control socket answers or
+ * the start failed (docs/rpc.md: the daemon serves others meanwhile). */
+static void start_replied(struct vkd *d, struct domain *dom, int r, const struct vk_err *err,
+                          void *opaque)
+{
+    struct rpc_deferred *t = opaque;
+    if (r < 0) {
+        struct rpc_call failed = { .d = d };
+        fail_vk(&failed, r, err);
+        if (!dom->def && !dom_is_active(dom))
+            dom_remove(d, dom);     /* a transient domain that never ran */
+        rpc_reply_deferred(d, t, NULL, &failed);
+        return;
+    }
+    rpc_reply_deferred(d, t, info_json(d, dom), NULL);
+}
+
+/* Start dom (from src, NULL = its definition) and answer when it runs. On
+ * a synchronous failure *err is set and the call is not deferred. */
+static int start_deferred(struct rpc_call *call, struct domain *dom, const struct dom_def *src,
+                          bool paused, struct vk_err *err)
+{
+    struct rpc_deferred *t = rpc_defer(call);
+    if (!t)
+        return vk_err_set(err, -ENOMEM, "out of memory");
+    int r = dom_start_async(call->d, dom, src, paused, start_replied, t, err);
+    if (r < 0)
+        rpc_defer_cancel(call, t);
+    return r;
+}
 
 static int m_create(struct rpc_call *call, struct json_object *params, struct json_object **result)
 {
@@ -389,7 +422,7 @@ static int m_create(struct rpc_call *call, struct json_object *params, struct js
             return rpc_fail(call, VK_RPC_E_STATE, "Requested operation is not valid: domain '%s' is already running",
                             dom->def ? dom->def->name : "?");
         }
-        r = dom_start(call->d, dom, def, paused, &err);
+        r = start_deferred(call, dom, def, paused, &err);
         dom_def_free(def);
         if (r < 0)
             return fail_vk(call, r, &err);
@@ -399,14 +432,13 @@ static int m_create(struct rpc_call *call, struct json_object *params, struct js
             dom_def_free(def);
             return rpc_fail(call, VK_RPC_E_INTERNAL, "out of memory");
         }
-        r = dom_start(call->d, dom, def, paused, &err);
+        r = start_deferred(call, dom, def, paused, &err);
         if (r < 0) {
             dom_remove(call->d, dom);
             return fail_vk(call, r, &err);
         }
     }
-    *result = info_json(call->d, dom);
-    return 0;
+    return 0;                   /* answered by start_replied */
 }
 
 static int m_start(struct rpc_call *call, struct json_object *params, struct json_object **result)
@@ -418,11 +450,10 @@ static int m_start(struct rpc_call *call, struct json_object *params, struct jso
     if (dom_is_active(dom))
         return rpc_fail(call, VK_RPC_E_STATE, "Requested operation is not valid: domain is already running");
     struct vk_err err = { 0 };
-    int r = dom_start(call->d, dom, NULL, paused, &err);
+    int r = start_deferred(call, dom, NULL, paused, &err);
     if (r < 0)
         return fail_vk(call, r, &err);
-    *result = info_json(call->d, dom);
-    return 0;
+    return 0;                   /* answered by start_replied */
 }
 
 static int check_mode(struct rpc_call *call, struct json_object *params)
@@ -833,16 +864,27 @@ static int domain_init(struct vkd *d, struct vk_err *err)
 static void domain_autostart(struct vkd *d)
 {
     for (struct domain *x = dom_first(d); x; x = x->next) {
-        if (!x->def || !x->autostart || dom_is_active(x))
+        if (!x->def || !x->autostart || dom_is_active(x) || x->starting)
             continue;
         struct vk_err err = { 0 };
-        if (dom_start(d, x, NULL, false, &err) < 0)
+        if (dom_start_async(d, x, NULL, false, dom_start_log_done, NULL, &err) < 0)
             vk_warn("autostart of domain %s failed: %s", x->def->name, err.msg);
     }
 }
 
 static void domain_fini(struct vkd *d)
 {
+    /* starts that did not complete: their VMs have no runtime state to be
+     * adopted from, so they end with the daemon (the callback may remove
+     * a transient domain: look again from the start each time) */
+    for (;;) {
+        struct domain *x = dom_first(d);
+        while (x && !x->starting)
+            x = x->next;
+        if (!x)
+            break;
+        dom_start_abort(d, x);
+    }
     while (dom_first(d)) {
         struct domain *x = dom_first(d);
         if (x->qmp_fd >= 0)

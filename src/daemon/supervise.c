@@ -241,6 +241,29 @@ static bool emulator_has(const char *emu, const char *device)
     return strstr(buf, device) != NULL;
 }
 
+/* A start in progress: the VM process runs, its control socket is not
+ * answering yet. Owned by dom->starting; start_tick polls it from a timer
+ * (every START_POLL_MS) and finishes the start one way or the other. */
+struct dom_start {
+    unsigned char uuid[16];     /* the domain, looked up again on each tick */
+    char qmp[PATH_MAX], serial[PATH_MAX], logpath[PATH_MAX + 256];
+    off_t log_start;            /* the VM's own output starts here */
+    int64_t deadline;
+    bool paused;
+    bool exited;                /* vm_exited saw the process end */
+    int wstatus;
+    dom_start_done_fn done;
+    void *opaque;
+};
+
+void dom_start_log_done(struct vkd *d, struct domain *dom, int r, const struct vk_err *err,
+                        void *opaque)
+{
+    if (r < 0)
+        vk_warn("domain %s: start failed: %s", dom_current_def(dom) ? dom_current_def(dom)->name : "?",
+                err ? err->msg : "");
+}
+
 /* ---- exit ------------------------------------------------------------------ */
 
 static void restart_cb(struct vkd *d, void *opaque)
@@ -249,16 +272,21 @@ static void restart_cb(struct vkd *d, void *opaque)
     unsigned char *uuid = opaque;
     struct domain *dom = dom_by_uuid(d, uuid);
     free(uuid);
-    if (!dom || dom_is_active(dom) || !dom->def)
+    if (!dom || dom_is_active(dom) || dom->starting || !dom->def)
         return;
     struct vk_err err = { 0 };
-    if (dom_start(d, dom, NULL, false, &err) < 0)
+    if (dom_start_async(d, dom, NULL, false, dom_start_log_done, NULL, &err) < 0)
         vk_warn("domain %s: restart failed: %s", dom->def->name, err.msg);
 }
 
 static void vm_exited(struct vkd *d, pid_t pid, int wstatus, void *opaque)
 {
     struct domain *dom = opaque;
+    if (dom->starting) {        /* start_tick reports it to the starter */
+        dom->starting->exited = true;
+        dom->starting->wstatus = wstatus;
+        return;
+    }
     const char *reason, *event = "stopped";
     if (dom->destroy_requested)
         reason = "destroyed";
@@ -387,9 +415,147 @@ static int build_argv(struct vkd *d, const struct dom_def *def, const int *tapfd
     return a->oom ? -ENOMEM : 0;
 }
 
-int dom_start(struct vkd *d, struct domain *dom, const struct dom_def *src, bool paused,
-              struct vk_err *err)
+#define START_POLL_MS 10
+
+/* Undo a start that did not complete: no process, no TAP, no runtime file. */
+static void start_undo(struct vkd *d, struct domain *dom, const char *qmp, const char *serial)
 {
+    dom->pidfd = -1;
+    qmp_close(d, dom);
+    console_close(d, dom);
+    if (dom->live) {
+        release_taps(d, dom->live);
+        dom_def_free(dom->live);
+        dom->live = NULL;
+    }
+    dom->pid = 0;
+    dom->id = -1;
+    dom->state = DOM_SHUTOFF;
+    dom->reason = "failed";
+    unlink(qmp);
+    unlink(serial);
+}
+
+/* Finish: the callback runs last (it may remove a transient domain). */
+static void start_finish(struct vkd *d, struct domain *dom, struct dom_start *st, int r,
+                         const struct vk_err *err)
+{
+    dom->starting = NULL;
+    if (r < 0)
+        start_undo(d, dom, st->qmp, st->serial);
+    if (st->done)
+        st->done(d, dom, r, err, st->opaque);
+    free(st);
+}
+
+/* The control socket answers: the domain is running. */
+static void start_running(struct vkd *d, struct domain *dom, struct dom_start *st)
+{
+    const struct dom_def *live = dom->live;
+    for (int i = 0; i < 100 && console_connect(d, dom, st->serial) < 0; i++) {
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    dom->id = dom_next_id(d);
+    dom->state = DOM_RUNNING;
+    dom->reason = "booted";
+    if (st->paused) {
+        struct vk_err pe = { 0 };
+        if (qmp_execute(d, dom, "stop", &pe) < 0)
+            vk_warn("domain %s: pausing: %s", live->name, pe.msg);
+        else
+            dom->reason = "user";
+        dom->state = DOM_PAUSED;
+    }
+    if (live->memballoon && live->current_kib < live->memory_kib) {
+        /* as libvirt: currentMemory below <memory> is a balloon target
+         * from the start (the guest's driver gives the rest back) */
+        struct json_object *args = json_object_new_object();
+        json_object_object_add(args, "value", json_object_new_int64((int64_t)(live->current_kib * 1024)));
+        struct vk_err be = { 0 };
+        if (qmp_call(d, dom, "balloon", args, NULL, &be) < 0)
+            vk_debug("domain %s: initial balloon target: %s", live->name, be.msg);
+        json_object_put(args);
+    }
+    dom_set_state(d, dom, dom->state, dom->reason);
+    dom_event(d, dom, "started", "booted");
+    if (st->paused)
+        dom_event(d, dom, "suspended", "paused");
+    vk_info("domain %s started (pid %d, id %d)", live->name, (int)dom->pid, dom->id);
+    start_finish(d, dom, st, 0, NULL);
+}
+
+static void start_tick_cb(struct vkd *d, void *opaque);
+
+/* One look at a starting VM: exited (fail with its last words), control
+ * socket answering (running), past the deadline (kill, fail), else later. */
+static void start_tick(struct vkd *d, struct dom_start *st)
+{
+    struct domain *dom = dom_by_uuid(d, st->uuid);
+    if (!dom || dom->starting != st) {     /* cannot happen: starting domains stay */
+        free(st);
+        return;
+    }
+    struct vk_err err = { 0 };
+    if (st->exited) {
+        char tail[600];
+        log_tail(st->logpath, st->log_start, tail, sizeof(tail));
+        bool sig = st->wstatus >= 0 && WIFSIGNALED(st->wstatus);
+        int code = st->wstatus < 0 ? -1 : sig ? WTERMSIG(st->wstatus) : WEXITSTATUS(st->wstatus);
+        vk_err_set(&err, -EIO, "virtkit-vm %s %d at start-up%s%s (log: %s)",
+                   sig ? "was killed by signal" : "exited with status", code,
+                   *tail ? ": " : "", tail, st->logpath);
+        start_finish(d, dom, st, err.code, &err);
+        return;
+    }
+    struct vk_err qe = { 0 };
+    if (access(st->qmp, F_OK) == 0 && qmp_connect(d, dom, st->qmp, 2000, &qe) == 0) {
+        start_running(d, dom, st);
+        return;
+    }
+    if (vk_now_ns() > st->deadline) {
+        /* reap it here: its exit callback must not run for a start that
+         * is being undone */
+        vkd_unwatch_pid(d, dom->pid);
+        kill(dom->pid, SIGKILL);
+        waitpid(dom->pid, NULL, 0);
+        vk_err_set(&err, -ETIMEDOUT, "virtkit-vm did not open its control socket %s%s%s",
+                   st->qmp, qe.msg[0] ? ": " : "", qe.msg);
+        start_finish(d, dom, st, err.code, &err);
+        return;
+    }
+    if (vkd_timer(d, START_POLL_MS, start_tick_cb, st) < 0) {
+        vkd_unwatch_pid(d, dom->pid);
+        kill(dom->pid, SIGKILL);
+        waitpid(dom->pid, NULL, 0);
+        vk_err_set(&err, -ENOMEM, "cannot arm a timer for the start");
+        start_finish(d, dom, st, err.code, &err);
+    }
+}
+
+static void start_tick_cb(struct vkd *d, void *opaque)
+{
+    start_tick(d, opaque);
+}
+
+void dom_start_abort(struct vkd *d, struct domain *dom)
+{
+    struct dom_start *st = dom->starting;
+    if (!st)
+        return;
+    vkd_unwatch_pid(d, dom->pid);
+    kill(dom->pid, SIGKILL);
+    waitpid(dom->pid, NULL, 0);
+    struct vk_err err = { 0 };
+    vk_err_set(&err, -ECANCELED, "the daemon is shutting down");
+    start_finish(d, dom, st, err.code, &err);
+}
+
+int dom_start_async(struct vkd *d, struct domain *dom, const struct dom_def *src, bool paused,
+                    dom_start_done_fn done, void *opaque, struct vk_err *err)
+{
+    if (dom->starting)
+        return vk_err_set(err, -EBUSY, "Requested operation is not valid: domain is being started");
     if (dom_is_active(dom))
         return vk_err_set(err, -EBUSY, "Requested operation is not valid: domain is already running");
     if (!src)
@@ -489,18 +655,38 @@ int dom_start(struct vkd *d, struct domain *dom, const struct dom_def *src, bool
         close(tapfds[i]);
     ntaps = 0;
 
-    /* wait for the control socket; notice an early exit */
+    /* From here the start completes on the loop (start_tick): other
+     * clients are served while the emulator comes up. */
     dom->pid = pid;
     if (dom->live != live)
         dom_def_free(dom->live);    /* a transient placeholder, copied into live */
     dom->live = live;
-    dom->id = dom_next_id(d);
+    struct dom_start *st = calloc(1, sizeof(*st));
+    if (!st) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        r = vk_err_set(err, -ENOMEM, "out of memory");
+        start_undo(d, dom, qmp, serial);
+        return r;
+    }
+    memcpy(st->uuid, live->uuid, 16);
+    snprintf(st->qmp, sizeof(st->qmp), "%s", qmp);
+    snprintf(st->serial, sizeof(st->serial), "%s", serial);
+    snprintf(st->logpath, sizeof(st->logpath), "%s", logpath);
+    st->log_start = log_start;
+    st->paused = paused;
+    st->done = done;
+    st->opaque = opaque;
+    dom->starting = st;
     int pidfd = vkd_watch_pid(d, pid, vm_exited, dom);
     if (pidfd < 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         r = vk_err_errno(err, pidfd, "pidfd_open");
-        goto fail_proc;
+        dom->starting = NULL;
+        free(st);
+        start_undo(d, dom, qmp, serial);
+        return r;
     }
     dom->pidfd = pidfd;
     proc_stat_fields(pid, &dom->proc_start, NULL);
@@ -509,83 +695,9 @@ int dom_start(struct vkd *d, struct domain *dom, const struct dom_def *src, bool
     const char *ws = getenv("VIRTKIT_START_TIMEOUT");
     if (ws && vk_parse_int(ws, 1, 3600, &wait_s) < 0)
         wait_s = 20;
-    int64_t deadline = vk_now_ns() + (int64_t)wait_s * 1000000000;
-    for (;;) {
-        struct pollfd p = { .fd = pidfd, .events = POLLIN };
-        if (poll(&p, 1, 0) > 0) {
-            siginfo_t si = { 0 };
-            waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG);
-            vkd_unwatch_pid(d, pid);
-            char tail[600];
-            log_tail(logpath, log_start, tail, sizeof(tail));
-            r = vk_err_set(err, -EIO, "virtkit-vm %s %d at start-up%s%s (log: %s)",
-                           si.si_code == CLD_EXITED ? "exited with status" : "was killed by signal",
-                           si.si_status, *tail ? ": " : "", tail, logpath);
-            goto fail_proc;
-        }
-        struct vk_err qe = { 0 };
-        if (access(qmp, F_OK) == 0 && qmp_connect(d, dom, qmp, 2000, &qe) == 0)
-            break;
-        if (vk_now_ns() > deadline) {
-            /* reap it here: its exit callback must not run for a start
-             * that is being undone */
-            vkd_unwatch_pid(d, pid);
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            r = vk_err_set(err, -ETIMEDOUT, "virtkit-vm did not open its control socket %s%s%s",
-                           qmp, qe.msg[0] ? ": " : "", qe.msg);
-            goto fail_proc;
-        }
-        struct timespec ts = { 0, 10 * 1000000L };
-        nanosleep(&ts, NULL);
-    }
-    for (int i = 0; i < 100 && console_connect(d, dom, serial) < 0; i++) {
-        struct timespec ts = { 0, 10 * 1000000L };
-        nanosleep(&ts, NULL);
-    }
-    dom->state = DOM_RUNNING;
-    dom->reason = "booted";
-    if (paused) {
-        struct vk_err pe = { 0 };
-        if (qmp_execute(d, dom, "stop", &pe) < 0)
-            vk_warn("domain %s: pausing: %s", live->name, pe.msg);
-        else
-            dom->reason = "user";
-        dom->state = DOM_PAUSED;
-    }
-    if (live->memballoon && live->current_kib < live->memory_kib) {
-        /* as libvirt: currentMemory below <memory> is a balloon target
-         * from the start (the guest's driver gives the rest back) */
-        struct json_object *args = json_object_new_object();
-        json_object_object_add(args, "value", json_object_new_int64((int64_t)(live->current_kib * 1024)));
-        struct vk_err be = { 0 };
-        if (qmp_call(d, dom, "balloon", args, NULL, &be) < 0)
-            vk_debug("domain %s: initial balloon target: %s", live->name, be.msg);
-        json_object_put(args);
-    }
-    dom_set_state(d, dom, dom->state, dom->reason);
-    dom_event(d, dom, "started", "booted");
-    if (paused)
-        dom_event(d, dom, "suspended", "paused");
-    vk_info("domain %s started (pid %d, id %d)", live->name, (int)pid, dom->id);
+    st->deadline = vk_now_ns() + (int64_t)wait_s * 1000000000;
+    start_tick(d, st);
     return 0;
-
-fail_proc:
-    dom->pidfd = -1;
-    qmp_close(d, dom);
-    console_close(d, dom);
-    if (dom->live) {
-        release_taps(d, dom->live);
-        dom_def_free(dom->live);
-        dom->live = NULL;
-    }
-    dom->pid = 0;
-    dom->id = -1;
-    dom->state = DOM_SHUTOFF;
-    dom->reason = "failed";
-    unlink(qmp);
-    unlink(serial);
-    return r;
 
 fail_taps:
     for (int i = 0; i < ntaps; i++)

@@ -39,6 +39,13 @@ if flags and os.path.exists(flags) and "--fail-at-start" in open(flags).read():
 if flags and os.path.exists(flags) and "--hang" in open(flags).read():
     import time
     time.sleep(3600)
+if flags and os.path.exists(flags) and "--wait-go" in open(flags).read():
+    import time
+    os.unlink(flags)            # only this VM waits
+    go = os.path.join(os.path.dirname(flags), "fake-go")
+    print("fake-vm: waiting for go", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.02)
 ctl = args[args.index("--control") + 1]
 ser = args[args.index("--serial") + 1][5:]
 def server(path):
@@ -487,6 +494,53 @@ def test_daemon_restart_adopts_running_vms(daemon):
     assert daemon.ok("domstate", "keep") == "shut off\n\n"
 
 
+def test_start_serves_other_clients_meanwhile(daemon):
+    """A start returns once the VM's control socket answers, but the daemon
+    serves other clients while the emulator comes up (the fake one waits for
+    a go file here); a client that leaves before its reply changes nothing."""
+    daemon.define(domain_xml("slow"))
+    daemon.define(domain_xml("other"))
+    flags, go = daemon.root / "fake-flags", daemon.root / "fake-go"
+    log = daemon.logs / "domains" / "slow.log"
+
+    def start_waiting():
+        flags.write_text("--wait-go")
+        p = subprocess.Popen([binary("virtkit"), "-c", "virtkit:///system", "start", "slow"],
+                             env=daemon.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 30
+        while time.time() < deadline and not (log.exists() and
+                                              log.read_text().count("waiting for go") == rounds):
+            time.sleep(0.02)
+        assert log.read_text().count("waiting for go") == rounds
+        return p
+
+    rounds = 1
+    p = start_waiting()
+    # other clients are served meanwhile
+    assert daemon.ok("list", "--all", "--name") == "other\nslow\n\n"
+    assert daemon.ok("start", "other") == "Domain 'other' started\n\n"
+    r = daemon.virtkit("start", "slow")
+    assert r.returncode == 1 and "domain is being started" in r.stderr
+    r = daemon.virtkit("undefine", "slow")
+    assert r.returncode == 1 and "domain is being started" in r.stderr
+    assert p.poll() is None             # the starter still waits for its reply
+    go.write_text("")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert out == b"Domain 'slow' started\n\n"
+    assert daemon.state("slow") == "running (booted)"
+    daemon.ok("destroy", "slow")
+    go.unlink()
+    # the client goes away before the VM is up: the start completes anyway
+    rounds = 2
+    p = start_waiting()
+    p.kill()
+    p.communicate()
+    go.write_text("")
+    daemon.wait_state("slow", "running (booted)")
+    assert daemon.ok("domstate", "other") == "running\n\n"
+
+
 def test_autostart(daemon):
     daemon.define(domain_xml("auto"))
     assert daemon.ok("autostart", "auto") == "Domain 'auto' marked as autostarted\n\n"
@@ -495,7 +549,8 @@ def test_autostart(daemon):
     assert daemon.ok("list", "--all", "--autostart", "--name") == "auto\n\n"
     daemon.stop()
     daemon.start()
-    assert daemon.state("auto") == "running (booted)"
+    # autostart runs on the daemon loop: the domain comes up shortly after
+    daemon.wait_state("auto", "running (booted)")
     assert daemon.ok("autostart", "auto", "--disable") == "Domain 'auto' unmarked as autostarted\n\n"
     assert not (daemon.config / "domains" / "autostart" / "auto.xml").exists()
 

@@ -4,8 +4,9 @@
  * Work is split in chunks handed to -m worker threads. A worker reads its
  * chunk (block status first, so holes are never read), finds zero runs,
  * compresses clusters for -c (the CPU-heavy part, in parallel), then writes.
- * Without -W writes happen in chunk order (a ticket), as qemu-img does, so
- * the target's layout stays sequential; with -W they go out as ready. */
+ * Without -W writes to a qcow2 target happen in chunk order, as qemu-img
+ * does, so its layout stays sequential; with -W (and for raw targets, whose
+ * writes are positional) they go out as soon as they are ready. */
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,6 +31,8 @@ struct conv {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     uint64_t next_chunk, next_write, nchunks, done_bytes;
+    uint8_t *done;           /* ordered mode: chunk finished (written) */
+    unsigned waiters;        /* threads blocked on `cond` */
     bool failed;
     char errmsg[600];
     struct img_progress prog;
@@ -252,14 +255,18 @@ static void *worker_main(void *arg)
         uint64_t g = idx * c->chunk, len = VK_MIN(c->chunk, c->total - g);
         int r = process_chunk(w, g, len);
         if (r < 0) {
-            if (r == -ENOMEM)
-                conv_fail(c, "error while %s at byte %llu: %s", "converting", g, "out of memory");
+            /* first failure's message wins; this one wakes the waiters */
+            conv_fail(c, "error while %s at byte %llu: %s", "converting", g, strerror(-r));
             break;
         }
-        if (c->ordered) {
+        /* Ordered mode: a chunk with writes waits until every earlier chunk
+         * is written; a chunk with nothing to write never waits. */
+        if (c->ordered && w->nops) {
             pthread_mutex_lock(&c->lock);
+            c->waiters++;
             while (!c->failed && c->next_write != idx)
                 pthread_cond_wait(&c->cond, &c->lock);
+            c->waiters--;
             bool failed = c->failed;
             pthread_mutex_unlock(&c->lock);
             if (failed)
@@ -267,11 +274,15 @@ static void *worker_main(void *arg)
         }
         r = write_ops(w);
         pthread_mutex_lock(&c->lock);
-        if (c->ordered)
-            c->next_write++;
+        if (c->ordered) {
+            c->done[idx] = 1;
+            while (c->next_write < c->nchunks && c->done[c->next_write])
+                c->next_write++;
+        }
         c->done_bytes += len;
         img_progress_update(&c->prog, c->done_bytes, c->total);
-        pthread_cond_broadcast(&c->cond);
+        if (c->waiters)
+            pthread_cond_broadcast(&c->cond);
         pthread_mutex_unlock(&c->lock);
         if (r < 0)
             break;
@@ -487,7 +498,9 @@ int img_convert(int argc, char **argv)
     cv.cluster = blk_cluster_size(cv.dst);
     cv.compress = compress;
     cv.sparse = sparse;
-    cv.ordered = !out_of_order;
+    /* Order only matters where writes allocate (qcow2 lays clusters out in
+     * write order); raw writes are positional, so they never wait. */
+    cv.ordered = !out_of_order && cv.cluster != 0;
     cv.chunk = VK_MAX((uint64_t)CHUNK, (uint64_t)cv.cluster);
     if (compress && !cv.cluster) {
         img_error("Compression not supported for this file format");
@@ -508,6 +521,10 @@ int img_convert(int argc, char **argv)
             goto out;
         }
         cv.nchunks = (cv.total + cv.chunk - 1) / cv.chunk;
+    }
+    if (cv.ordered && !(cv.done = calloc(cv.nchunks ? cv.nchunks : 1, 1))) {
+        img_error("out of memory");
+        goto out;
     }
     img_progress_init(&cv.prog, progress);
     int r = run_workers(&cv, nthreads);
@@ -532,6 +549,7 @@ out:
         blk_close(cv.src[i]);
     free(cv.src);
     free(cv.src_len);
+    free(cv.done);
     vk_kv_free(&kv);
     free(optstr);
     pthread_mutex_destroy(&cv.lock);

@@ -198,3 +198,12 @@ def test_garbage_is_raw_not_crash(tmp_path):
     assert r.returncode >= 0
     r = vk("info", "-f", "qcow2", img)
     assert r.returncode == 1
+
+
+@pytest.mark.parametrize("size", ["16E", "8E", "4E", "1E"])
+def test_create_absurd_size_refused(qcow2, size):
+    r = vk("create", "-f", "qcow2", qcow2 / "big.qcow2", size)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "size" in r.stderr.lower() or "l1" in r.stderr.lower()
+    r = vk("create", "-f", "qcow2", "-o", "cluster_size=512", qcow2 / "big.qcow2", "100T")
+    assert r.returncode == 1 and "l1" in r.stderr.lower()

@@ -644,7 +644,12 @@ int qcow2_write_compressed(struct blk *b, uint64_t off, const void *cbuf, size_t
     if (r < 0)
         goto out;
     uint64_t pos;
-    uint64_t fbo = s->free_byte_offset;
+    uint64_t fbo = s->free_byte_offset, fbo_rc = 0;
+    /* Packing adds a reference to the current cluster: not when it is full
+     * (refcount_bits=1 can count only one user). */
+    if (fbo && qcow2_get_refcount(s, fbo >> s->cluster_bits, &fbo_rc, err) == 0 &&
+        fbo_rc >= s->refcount_max)
+        fbo = 0;
     if (fbo && (fbo & (cs - 1)) && cs - (fbo & (cs - 1)) >= clen) {
         /* Fits in what is left of the current cluster. */
         pos = fbo;

@@ -23,14 +23,15 @@ static void *compress_job(void *arg)
     return NULL;
 }
 
-static void run(const char *ctype, uint32_t cs)
+static void run(const char *ctype, uint32_t cs, uint32_t rbits)
 {
     const uint64_t SIZE = cs >= (1u << 20) ? 16u << 20 : 4u << 20;
     char name[64];
-    snprintf(name, sizeof(name), "c-%s-%u.qcow2", ctype, cs);
+    snprintf(name, sizeof(name), "c-%s-%u-r%u.qcow2", ctype, cs, rbits);
     const char *p = bt_path(name);
     struct vk_err e = { 0 };
-    struct blk_create_opts o = { .cluster_size = cs, .compression_type = ctype };
+    struct blk_create_opts o = { .cluster_size = cs, .compression_type = ctype,
+                                 .refcount_bits = rbits };
     tap_is_int(blk_create(p, "qcow2", SIZE, &o, &e), 0, "%s: create", name);
     struct blk *b;
     if (blk_open(p, NULL, BLK_O_RDWR, NULL, &b, &e) < 0) {
@@ -92,10 +93,11 @@ static void run(const char *ctype, uint32_t cs)
 int main(void)
 {
     bt_init();
-    run("zlib", 65536);
-    run("zstd", 65536);
-    run("zlib", 4096);
-    run("zstd", 512);
-    run("zlib", 2u << 20);
+    run("zlib", 65536, 16);
+    run("zstd", 65536, 16);
+    run("zlib", 4096, 16);
+    run("zstd", 512, 16);
+    run("zlib", 2u << 20, 16);
+    run("zlib", 65536, 1);   /* packing must not overflow a 1-bit refcount */
     return tap_done();
 }

@@ -381,3 +381,20 @@ def test_check_reports_and_repairs_corruption(qcow2):
     assert "The following inconsistencies were found and repaired:" in r.stdout
     qcheck_clean(img)
     assert qemu_raw(tmp, img, "after.raw") == want
+
+
+def test_rebase_zero_ranges_and_shorter_backing(qcow2):
+    tmp = qcow2
+    old, new, top = tmp / "old.qcow2", tmp / "new.raw", tmp / "top.qcow2"
+    ok(vk("create", "-q", "-f", "qcow2", old, SIZE))
+    qio(old, "write -P 1 1M 64k", "write -z 2M 64k")
+    ok(vk("create", "-q", "-f", "raw", new, "3M"))            # shorter than the image
+    qio(new, "write -P 7 0 512k", "write -P 8 2M 1M", fmt="raw")
+    ok(vk("create", "-q", "-f", "qcow2", "-b", old.name, "-F", "qcow2", top))
+    qio(top, "write -P 2 3M 4k")
+    want = qemu_raw(tmp, top)
+    ok(vk("rebase", "-b", new.name, "-F", "raw", top))
+    qcheck_clean(top)
+    assert qemu_raw(tmp, top, "after.raw") == want
+    j = json.loads(ok(qimg("info", "--output=json", top)).stdout)
+    assert j["backing-filename"] == new.name and j["backing-filename-format"] == "raw"

@@ -22,6 +22,29 @@ static char *backing_path(const char *image, const char *backing)
     return p;
 }
 
+static bool st_zero(const struct blk_status *st)
+{
+    return (st->flags & (BLK_ST_ZERO | BLK_ST_EOF)) && !(st->flags & BLK_ST_DATA);
+}
+
+/* 1 when [off, off+*n) reads as zeroes through the old chain and in the new
+ * backing file (shrinking *n to the range where both are known zero), else 0. */
+static int both_zero(struct blk *b, struct blk *newb, uint64_t nlen, uint64_t off, uint64_t *n,
+                     struct vk_err *e)
+{
+    struct blk_status so, sn;
+    if (blk_block_status(b, off, *n, true, &so, e) < 0 || !st_zero(&so))
+        return 0;
+    uint64_t m = VK_MIN(so.len ? so.len : *n, *n);
+    if (newb && off < nlen) {
+        if (blk_block_status(newb, off, VK_MIN(m, nlen - off), true, &sn, e) < 0 || !st_zero(&sn))
+            return 0;
+        m = VK_MIN(m, sn.len ? sn.len : m);
+    }
+    *n = m;
+    return 1;
+}
+
 int img_rebase(int argc, char **argv)
 {
     enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS };
@@ -116,7 +139,9 @@ int img_rebase(int argc, char **argv)
             if ((r = blk_block_status(b, off, want, false, &st, &e)) < 0)
                 goto ioerr;
             uint64_t n = VK_MIN(st.len ? st.len : want, want);
-            if (!(st.flags & BLK_ST_ALLOCATED)) {
+            if (!(st.flags & BLK_ST_ALLOCATED) && both_zero(b, newb, nlen, off, &n, &e) == 1) {
+                /* zeroes before and after: nothing to copy */
+            } else if (!(st.flags & BLK_ST_ALLOCATED)) {
                 /* old content: through the image (its backing shows here) */
                 if ((r = blk_pread(b, off, old, n, &e)) < 0)
                     goto ioerr;

@@ -296,6 +296,8 @@ static void tcg_vcpu_exit(struct vcpu *v)
         vm->vcpus[v->index] = NULL;
         irqchip_quiesce(vm->ic);
     }
+    if (getenv("VIRTKIT_TCG_STATS"))
+        vk_info("vCPU %u: %llu guest instructions", v->index, (unsigned long long)vs->insns);
     cpu_x86_destroy(vs->cpu);
     pthread_cond_destroy(&vs->cond);
     pthread_mutex_destroy(&vs->lock);

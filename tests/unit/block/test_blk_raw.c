@@ -5,6 +5,55 @@
 
 #define SIZE (4u << 20)
 
+/* raw on a block device: a loop device over a temp file, when we may. */
+static void block_device(void)
+{
+    if (getuid() != 0 || access("/sbin/losetup", X_OK) != 0) {
+        printf("ok %d # SKIP block device test needs root and losetup\n", ++tap_n);
+        return;
+    }
+    const char *img = bt_path("loop.img");
+    FILE *f = fopen(img, "w");
+    if (f) {
+        (void)!ftruncate(fileno(f), 8 << 20);
+        fclose(f);
+    }
+    char cmd[600], dev[64] = "";
+    snprintf(cmd, sizeof(cmd), "losetup -f --show '%s' 2>/dev/null", img);
+    FILE *p = popen(cmd, "r");
+    if (p) {
+        if (!fgets(dev, sizeof(dev), p))
+            dev[0] = 0;
+        pclose(p);
+    }
+    dev[strcspn(dev, "\n")] = 0;
+    if (!dev[0]) {
+        printf("ok %d # SKIP no loop device available\n", ++tap_n);
+        return;
+    }
+    struct blk *b;
+    struct vk_err e = { 0 };
+    int r = blk_open(dev, NULL, BLK_O_RDWR, NULL, &b, &e);
+    tap_is_int(r, 0, "block device %s: open (%s)", dev, r < 0 ? e.msg : "ok");
+    if (r == 0) {
+        tap_is_int(blk_getlength(b), 8 << 20, "block device: size from BLKGETSIZE64");
+        uint8_t buf[8192], rb[8192], z[8192] = { 0 };
+        bt_fill(buf, sizeof(buf), 3);
+        tap_is_int(blk_pwrite(b, 4096 + 100, buf, 5000, &e), 0, "block device: unaligned write");
+        blk_pread(b, 4096 + 100, rb, 5000, &e);
+        tap_ok(!memcmp(rb, buf, 5000), "block device: read back");
+        tap_is_int(blk_pwrite_zeroes(b, 4096, 8192, 0, &e), 0, "block device: write zeroes");
+        blk_pread(b, 4096, rb, 8192, &e);
+        tap_ok(!memcmp(rb, z, 8192), "block device: zeroes read back");
+        tap_is_int(blk_discard(b, 1 << 20, 1 << 20, &e), 0, "block device: discard");
+        tap_ok(blk_truncate(b, 16 << 20, false, BLK_PREALLOC_OFF, &e) < 0,
+               "block device: cannot be resized");
+        blk_close(b);
+    }
+    snprintf(cmd, sizeof(cmd), "losetup -d '%s'", dev);
+    tap_is_int(system(cmd), 0, "loop device detached");
+}
+
 int main(void)
 {
     bt_init();
@@ -84,6 +133,7 @@ int main(void)
     tap_is_int(blk_measure("qcow2", NULL, 1ull << 30, NULL, &req, &full, &e), 0, "measure qcow2 1G");
     tap_ok(req > 0 && full > (1ull << 30), "measure: required %llu, fully allocated %llu",
            (unsigned long long)req, (unsigned long long)full);
+    block_device();
     free(ref);
     return tap_done();
 }

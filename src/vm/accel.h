@@ -100,6 +100,10 @@ struct accel_ops {
      * `addr` without leaving the kernel (virtio notifications); assign=false
      * removes it. The bus handler stays registered as the fallback. */
     int (*ioeventfd)(struct machine *m, uint64_t addr, unsigned len, int fd, bool assign);
+    /* Optional: a write to eventfd `fd` pulses interrupt line `gsi` without
+     * a trip through user space (an I/O thread's completion interrupt);
+     * assign=false removes it. Returns 0 or -errno. */
+    int (*irqfd)(struct machine *m, unsigned gsi, int fd, bool assign);
     /* Optional: guest RAM [gpa, gpa+len) was written by a device (DMA), not
      * by a vCPU; an accelerator that caches decoded guest code drops what
      * it made from those bytes. Any thread. */

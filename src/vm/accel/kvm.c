@@ -238,6 +238,17 @@ static int kvm_ioeventfd(struct machine *m, uint64_t addr, unsigned len, int fd,
     return r < 0 ? r : 0;
 }
 
+/* An eventfd that raises GSI `gsi` in the kernel when written (edge: the
+ * line pulses). */
+static int kvm_irqfd(struct machine *m, unsigned gsi, int fd, bool assign)
+{
+    struct kvm_vm *k = m->accel_state;
+    struct kvm_irqfd irq = { .fd = (uint32_t)fd, .gsi = gsi,
+                             .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
+    int r = xioctl(k->vm_fd, KVM_IRQFD, &irq);
+    return r < 0 ? r : 0;
+}
+
 /* LINT0 = ExtINT on the BSP (the PIC reaches the CPU through it, as PC
  * firmware leaves it), LINT1 = NMI. */
 static int setup_lapic(struct kvm_vcpu *c, bool bsp)
@@ -558,6 +569,7 @@ const struct accel_ops accel_kvm = {
     .set_irq = kvm_set_irq,
     .signal_msi = kvm_signal_msi,
     .ioeventfd = kvm_ioeventfd,
+    .irqfd = kvm_irqfd,
     .vcpu_init = kvm_vcpu_init,
     .vcpu_exit = kvm_vcpu_exit,
     .vcpu_run = kvm_vcpu_run,

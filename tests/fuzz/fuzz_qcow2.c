@@ -1,5 +1,6 @@
 /* Fuzz target: a qcow2 image file's bytes -> open (read-only, no backing),
- * info, snapshot list, block status walk, reads, and a check. Built as a
+ * info, snapshot list, block status walk, reads, and a check; then open
+ * read-write for a few writes, a discard and a flush. Built as a
  * libFuzzer target (tests/fuzz/meson.build, clang -fsanitize=fuzzer) and
  * included by tests/unit/block/test_qcow2_bad.c for a bounded run under
  * plain gcc and ASan (define FUZZ_NO_MAIN_ENTRY to get fuzz_qcow2_one). */
@@ -54,6 +55,20 @@ static int fuzz_qcow2_one(const uint8_t *data, size_t size)
         }
         free(buf);
         blk_close(b);
+        /* Then read-write: a few writes, a discard, a flush. Broken metadata
+         * must give errors (and the corrupt bit), never a crash. */
+        if (blk_open(path, "qcow2", BLK_O_RDWR | BLK_O_NO_BACKING, &oo, &b, &err) == 0) {
+            uint8_t wbuf[4096];
+            memset(wbuf, 0xa5, sizeof(wbuf));
+            uint64_t l = blk_getlength(b);
+            for (int i = 0; i < 4 && l >= sizeof(wbuf); i++)
+                (void)blk_pwrite(b, (l - sizeof(wbuf)) / 4 * (uint64_t)i / 512 * 512, wbuf,
+                                 sizeof(wbuf), &err);
+            if (l >= 65536)
+                (void)blk_discard(b, 0, 65536, &err);
+            (void)blk_flush(b, &err);
+            blk_close(b);
+        }
     }
     close(fd);
     return opened;

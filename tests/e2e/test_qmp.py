@@ -213,3 +213,12 @@ def test_control_socket_path_errors(tmp_path, accel):
         r = run(vm_args(accel, "acpi_off", "--control", path), timeout=60)
         assert r.returncode == 1 and message in r.stderr, (path, r.stderr)
     assert regular.read_text() == "x"
+
+
+@pytest.mark.parametrize("accel", ACCELS)
+def test_reset_with_no_reboot_ends_with_shutdown(vm_factory, accel):
+    con, qmp, _ = vm_factory(accel, "hello", "--no-reboot")
+    negotiate(qmp)
+    assert qmp.cmd("system_reset") == {"return": {}}
+    assert qmp.event("SHUTDOWN")["data"] == {"guest": False, "reason": "host-qmp-system-reset"}
+    assert con.wait() == 0

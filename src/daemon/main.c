@@ -88,7 +88,7 @@ static void idle_tick(struct vkd *d, void *opaque)
 {
     bool busy = d->conns != NULL;
     for (struct domain *x = d->domains; x && !busy; x = x->next)
-        busy = dom_is_active(x);
+        busy = dom_is_active(x) || x->starting;
     idle_s = busy ? 0 : idle_s + 1;
     if (idle_s >= idle_timeout_s) {
         vk_info("idle for %d s: exiting", idle_s);

@@ -86,19 +86,12 @@ def test_refcount_table_past_eof(qcow2):
     assert_refused(qcow2, img, ["refcount"])
 
 
-BLOCK_OVERLAP = pytest.mark.xfail(
-    reason="block layer opens images whose metadata overlaps read-write and writes to them "
-           "(reported to the block engineer)", strict=False)
-
-
-@BLOCK_OVERLAP
 def test_l1_overlaps_header(qcow2):
     img = base_image(qcow2)
     put(img, "l1_table_offset", 0)
     assert_refused(qcow2, img, ["l1", "overlap"])
 
 
-@BLOCK_OVERLAP
 def test_refcount_table_overlaps_l1(qcow2):
     img = base_image(qcow2)
     put(img, "refcount_table_offset", get(img, "l1_table_offset"))

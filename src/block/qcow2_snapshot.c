@@ -227,12 +227,13 @@ static int read_l1(struct qcow2_state *s, uint64_t off, uint32_t n, uint64_t **o
     return 0;
 }
 
-/* Would one more reference to every cluster of the active tree overflow? */
-static int check_headroom(struct qcow2_state *s, struct vk_err *err)
+/* Would one more reference to every cluster of a tree overflow? */
+static int check_headroom(struct qcow2_state *s, const uint64_t *l1, uint32_t l1_size,
+                          struct vk_err *err)
 {
     int r = 0;
-    for (uint32_t i = 0; i < s->l1_size; i++) {
-        uint64_t l2off = s->l1[i] & L1E_OFFSET_MASK, rc;
+    for (uint32_t i = 0; i < l1_size; i++) {
+        uint64_t l2off = l1[i] & L1E_OFFSET_MASK, rc;
         if (!l2off)
             continue;
         r = qcow2_get_refcount(s, l2off >> s->cluster_bits, &rc, err);
@@ -303,7 +304,7 @@ int qcow2_snapshot_create(struct blk *b, const char *name, const struct blk_snap
         r = vk_err_set(err, -EFBIG, "qcow2: too many snapshots");
         goto out;
     }
-    r = check_headroom(s, err);
+    r = check_headroom(s, s->l1, s->l1_size, err);
     if (r < 0)
         goto out;
     unsigned long maxid = 0;
@@ -440,7 +441,9 @@ int qcow2_snapshot_apply(struct blk *b, const char *key, struct vk_err *err)
             goto out;
     }
     /* 1. The snapshot's tree gains the active reference. */
-    r = qcow2_update_tree_refcounts(s, snl1, sn->l1_size, 1, err);
+    r = check_headroom(s, snl1, sn->l1_size, err);
+    if (r == 0)
+        r = qcow2_update_tree_refcounts(s, snl1, sn->l1_size, 1, err);
     if (r < 0)
         goto out;
     old = malloc((size_t)s->l1_size * 8);

@@ -281,6 +281,16 @@ static int tcg_vcpu_init(struct vcpu *v, struct vk_err *err)
     v->accel_state = vs;
     if (v->index < MACHINE_MAX_VCPUS)
         vm->vcpus[v->index] = v;
+    if (v->index == 0) {
+        /* The LAPIC timer counts at the CPUID 0x15 crystal frequency, which
+         * is what guests (Linux) assume when that leaf is present. */
+        uint32_t r[4];
+        cpu_x86_cpuid(vs->cpu, 0, 0, r);
+        if (r[0] >= 0x15) {
+            cpu_x86_cpuid(vs->cpu, 0x15, 0, r);
+            irqchip_set_apic_hz(vm->ic, r[2]);
+        }
+    }
     return 0;
 }
 

@@ -41,6 +41,7 @@ int irqchip_create(unsigned ncpus, const struct irqchip_hooks *hooks,
     if (hooks)
         ic->hooks = *hooks;
     ic->ncpus = ncpus;
+    ic->apic_hz = IRQCHIP_APIC_BUS_HZ;
     ic->lapics = lapics;
     for (unsigned i = 0; i < ncpus; i++) {
         lapics[i].ic = ic;
@@ -59,6 +60,15 @@ void irqchip_reset(struct irqchip *ic)
     pic_reset(ic);
     for (unsigned i = 0; i < ic->ncpus; i++)
         lapic_reset(&ic->lapics[i], true);
+    pthread_mutex_unlock(&ic->lock);
+}
+
+void irqchip_set_apic_hz(struct irqchip *ic, uint64_t hz)
+{
+    if (hz == 0)
+        return;
+    pthread_mutex_lock(&ic->lock);
+    ic->apic_hz = hz;
     pthread_mutex_unlock(&ic->lock);
 }
 

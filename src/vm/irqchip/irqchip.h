@@ -35,7 +35,8 @@ struct irqchip;
 #define IRQCHIP_IOAPIC_PINS 24
 #define IRQCHIP_LAPIC_BASE  0xFEE00000ULL
 #define IRQCHIP_IOAPIC_BASE 0xFEC00000ULL
-/* Local APIC timer input clock: 1 GHz (one tick per ns before the divider). */
+/* Default local APIC timer input clock: 1 GHz (one tick per ns before the
+ * divider). */
 #define IRQCHIP_APIC_BUS_HZ 1000000000ULL
 #define IRQCHIP_PIT_HZ      1193182ULL
 
@@ -72,6 +73,10 @@ int irqchip_start_timers(struct irqchip *ic, struct vk_err *err) VK_MUST_CHECK;
 /* Fire every timer due at `now`; returns the next deadline (INT64_MAX if
  * none). For tests and for accelerators that run timers themselves. */
 int64_t irqchip_poll_timers(struct irqchip *ic, int64_t now);
+/* Set the local APIC timer's input clock (before the guest runs). Guests
+ * take it from CPUID 0x15's crystal frequency when that leaf exists (Linux
+ * does, without calibrating), so the accelerator passes that value. */
+void irqchip_set_apic_hz(struct irqchip *ic, uint64_t hz);
 /* Wait until no hook call is in progress: after it returns, a hook that
  * starts reads whatever the caller stored before calling it. */
 void irqchip_quiesce(struct irqchip *ic);

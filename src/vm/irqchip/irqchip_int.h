@@ -81,6 +81,7 @@ struct irqchip {
     pthread_mutex_t lock;
     struct irqchip_hooks hooks;
     unsigned ncpus;
+    uint64_t apic_hz;       /* local APIC timer input clock */
     struct lapic *lapics;
     struct pic8259 pic[2];
     struct pit8254 pit;

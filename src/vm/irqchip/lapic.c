@@ -4,7 +4,8 @@
  * IPIs through the ICR (fixed, lowest priority, NMI, INIT, SIPI; physical
  * and logical flat/cluster destinations; self/all/all-but-self shorthands),
  * the six LVT entries, ESR, and the timer (one-shot, periodic and
- * TSC-deadline) running from host time on a 1 GHz APIC bus clock.
+ * TSC-deadline) running from host time on the APIC bus clock (1 GHz unless
+ * the accelerator sets another, see irqchip_set_apic_hz).
  *
  * The register model follows the Intel SDM vol. 3 chapter 11 "Advanced
  * Programmable Interrupt Controller". Version 0x14, max LVT 5 (no CMCI), no
@@ -315,9 +316,20 @@ static int64_t timer_divisor(const struct lapic *l)
     return 1LL << ((v + 1) & 7);
 }
 
+/* APIC bus clock ticks <-> ns (the clock is ic->apic_hz). */
+static int64_t ticks_to_ns(const struct lapic *l, uint64_t ticks)
+{
+    return (int64_t)((unsigned __int128)ticks * 1000000000ULL / l->ic->apic_hz);
+}
+
+static int64_t ns_to_ticks(const struct lapic *l, int64_t ns)
+{
+    return ns <= 0 ? 0 : (int64_t)((unsigned __int128)ns * l->ic->apic_hz / 1000000000ULL);
+}
+
 static int64_t timer_period_ns(const struct lapic *l)
 {
-    return (int64_t)l->timer_icr * timer_divisor(l) * (int64_t)(1000000000ULL / IRQCHIP_APIC_BUS_HZ);
+    return ticks_to_ns(l, (uint64_t)l->timer_icr * (uint64_t)timer_divisor(l));
 }
 
 static void timer_disarm(struct lapic *l)
@@ -346,7 +358,7 @@ static uint32_t timer_current(const struct lapic *l, int64_t now)
         return 0;
     if (timer_mode(l) == TIMER_ONESHOT && l->timer_next_ns == INT64_MAX)
         return 0;
-    int64_t ticks = (now - l->timer_start_ns) / timer_divisor(l);
+    int64_t ticks = ns_to_ticks(l, now - l->timer_start_ns) / timer_divisor(l);
     if (ticks < 0)
         ticks = 0;
     if (timer_mode(l) == TIMER_PERIODIC)
@@ -512,8 +524,9 @@ static int reg_write(struct lapic *l, uint32_t reg, uint32_t v)
         l->timer_dcr = v & 0xb;
         /* Keep the current count; continue at the new rate. */
         if (l->timer_next_ns != INT64_MAX && timer_mode(l) != TIMER_TSCDL) {
-            l->timer_start_ns = now - (int64_t)(l->timer_icr - cur) * timer_divisor(l);
-            l->timer_next_ns = now + (int64_t)cur * timer_divisor(l);
+            l->timer_start_ns = now - ticks_to_ns(l, (uint64_t)(l->timer_icr - cur) *
+                                                        (uint64_t)timer_divisor(l));
+            l->timer_next_ns = now + ticks_to_ns(l, (uint64_t)cur * (uint64_t)timer_divisor(l));
             ic_timers_changed(l->ic);
         }
         break;

@@ -200,6 +200,17 @@ int main(void)
     apic_wr(ic, 0, TMICT, 0);
     tap_is_int(irqchip_poll_timers(ic, T0), INT64_MAX, "initial count 0 stops it");
 
+    /* a 1 MHz APIC clock (what a CPUID 0x15 crystal may say) */
+    irqchip_set_apic_hz(ic, 1000000);
+    fake_clock = T0;
+    apic_wr(ic, 0, TDCR, 0x3);              /* divide by 16: 16 us per count */
+    apic_wr(ic, 0, TMICT, 100);
+    tap_is_int(irqchip_poll_timers(ic, T0), T0 + 1600000, "1 MHz clock: 100 counts / 16 = 1.6 ms");
+    fake_clock = T0 + 800000;
+    tap_is_int(apic_rd(ic, 0, TMCCT), 50, "current count at the 1 MHz rate");
+    apic_wr(ic, 0, TMICT, 0);
+    irqchip_set_apic_hz(ic, IRQCHIP_APIC_BUS_HZ);
+
     /* periodic with coalescing */
     fake_clock = T0;
     apic_wr(ic, 0, TDCR, 0xb);

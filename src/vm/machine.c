@@ -2,6 +2,7 @@
  * board table, and the lifecycle (run, pause, reset, power-off). */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -210,6 +211,15 @@ static void accel_down(struct machine *m)
         m->accel->vm_exit(m);
 }
 
+void board_optional_names(char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (unsigned i = 0; i < board_pc_size && n < len; i++)
+        if (board_pc[i].when == BOARD_OPTIONAL && board_pc[i].ops)
+            n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", board_pc[i].ops->name);
+}
+
 static int devices_up(struct machine *m, struct vk_err *err)
 {
     const struct vm_config *cfg = m->cfg;
@@ -223,7 +233,7 @@ static int devices_up(struct machine *m, struct vk_err *err)
                     !strncmp(board_pc[i].ops->name, cfg->devices[d], len);
         if (!found) {
             char names[256];
-            board_list_optional(names, sizeof(names));
+            board_optional_names(names, sizeof(names));
             return vk_err_set(err, -EINVAL, "unknown --device '%.*s' (available: %s)",
                               (int)len, cfg->devices[d], names);
         }

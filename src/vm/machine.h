@@ -195,5 +195,7 @@ void vcpu_dump_regs(struct vcpu *v);
 
 /* Names accepted by --device (BOARD_OPTIONAL entries), for --help. */
 void board_list_optional(char *buf, size_t len);
+/* The same, skipping entries whose device file is not built (NULL ops). */
+void board_optional_names(char *buf, size_t len);
 
 #endif

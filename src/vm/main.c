@@ -14,7 +14,7 @@
 static void usage(FILE *out)
 {
     char devs[256];
-    board_list_optional(devs, sizeof(devs));
+    board_optional_names(devs, sizeof(devs));
     fprintf(out,
 "usage: virtkit-vm --kernel FILE [options]\n"
 "\n"
@@ -184,7 +184,7 @@ int vm_main(int argc, char **argv)
         case OPT_DEVICE:
             if (!device_known(optarg)) {
                 char devs[256];
-                board_list_optional(devs, sizeof(devs));
+                board_optional_names(devs, sizeof(devs));
                 fprintf(stderr, "virtkit-vm: --device '%s': unknown device (available: %s)\n",
                         optarg, devs);
                 return 2;

@@ -192,18 +192,44 @@ static void conn_process_input(struct vkd *d, struct vkd_conn *c)
     c->in_len -= start;
 }
 
-void vkd_conn_deferred_reply(struct vkd *d, uint64_t serial, struct json_object *resp)
+static struct vkd_conn *conn_by_serial(struct vkd *d, uint64_t serial)
 {
     struct vkd_conn *c = d->conns;
     while (c && c->serial != serial)
         c = c->next;
+    return c;
+}
+
+/* Requests that arrived while a reply was owed: served from the loop, not
+ * from inside whatever completed the deferred call. */
+static void conn_resume(struct vkd *d, void *opaque)
+{
+    uint64_t *serial = opaque;
+    struct vkd_conn *c = conn_by_serial(d, *serial);
+    free(serial);
+    if (c && !c->awaiting && !c->closing)
+        conn_process_input(d, c);
+}
+
+void vkd_conn_deferred_reply(struct vkd *d, uint64_t serial, struct json_object *resp)
+{
+    struct vkd_conn *c = conn_by_serial(d, serial);
     if (!c || !c->awaiting)
         return;                 /* the client went away meanwhile */
     c->awaiting = false;
     if (c->closing)
         return;
     conn_send_json(d, c, resp);
-    conn_process_input(d, c);
+    if (!c->in_len || !memchr(c->in, '\n', c->in_len))
+        return;
+    uint64_t *p = malloc(sizeof(*p));
+    if (p) {
+        *p = serial;
+        if (vkd_timer(d, 0, conn_resume, p) == 0)
+            return;
+        free(p);
+    }
+    conn_process_input(d, c);   /* no timer: serve them now */
 }
 
 static void conn_readable(struct vkd *d, int fd, uint32_t events, void *opaque)

@@ -100,8 +100,9 @@ int dom_start_async(struct vkd *d, struct domain *dom, const struct dom_def *src
 /* A done callback that only logs failures (autostart, restarts). */
 void dom_start_log_done(struct vkd *d, struct domain *dom, int r, const struct vk_err *err,
                         void *opaque);
-/* Daemon exit: kill a VM whose start has not completed (done gets -ECANCELED). */
-void dom_start_abort(struct vkd *d, struct domain *dom);
+/* Kill a VM whose start has not completed (daemon exit, destroy): done
+ * gets -ECANCELED with `why`. */
+void dom_start_abort(struct vkd *d, struct domain *dom, const char *why);
 /* Graceful: SIGTERM and wait; else (or after 5 s) SIGKILL. Synchronous. */
 int dom_destroy(struct vkd *d, struct domain *dom, bool graceful, struct vk_err *err);
 /* Adopt VMs left running by a previous daemon (run/domains/NAME.status). */

@@ -506,7 +506,16 @@ static int m_destroy(struct rpc_call *call, struct json_object *params, struct j
 {
     bool graceful = false;
     struct domain *dom = find(call, params);
-    if (!dom || rpc_param_bool(call, params, "graceful", &graceful) < 0 || need_active(call, dom) < 0)
+    if (!dom || rpc_param_bool(call, params, "graceful", &graceful) < 0)
+        return -1;
+    if (dom->starting) {        /* the starter is told; a transient domain goes */
+        bool persistent = dom->def != NULL;
+        dom_start_abort(call->d, dom, "operation failed: domain was destroyed while starting");
+        if (persistent)
+            dom->reason = "destroyed";
+        return 0;
+    }
+    if (need_active(call, dom) < 0)
         return -1;
     struct vk_err err = { 0 };
     int r = dom_destroy(call->d, dom, graceful, &err);
@@ -883,7 +892,7 @@ static void domain_fini(struct vkd *d)
             x = x->next;
         if (!x)
             break;
-        dom_start_abort(d, x);
+        dom_start_abort(d, x, "the daemon is shutting down");
     }
     while (dom_first(d)) {
         struct domain *x = dom_first(d);

@@ -251,6 +251,7 @@ struct dom_start {
     int64_t deadline;
     bool paused;
     bool exited;                /* vm_exited saw the process end */
+    bool aborted;               /* finished by dom_start_abort: the pending tick frees it */
     int wstatus;
     dom_start_done_fn done;
     void *opaque;
@@ -445,7 +446,8 @@ static void start_finish(struct vkd *d, struct domain *dom, struct dom_start *st
         start_undo(d, dom, st->qmp, st->serial);
     if (st->done)
         st->done(d, dom, r, err, st->opaque);
-    free(st);
+    if (!st->aborted)
+        free(st);
 }
 
 /* The control socket answers: the domain is running. */
@@ -491,8 +493,8 @@ static void start_tick_cb(struct vkd *d, void *opaque);
  * socket answering (running), past the deadline (kill, fail), else later. */
 static void start_tick(struct vkd *d, struct dom_start *st)
 {
-    struct domain *dom = dom_by_uuid(d, st->uuid);
-    if (!dom || dom->starting != st) {     /* cannot happen: starting domains stay */
+    struct domain *dom = st->aborted ? NULL : dom_by_uuid(d, st->uuid);
+    if (!dom || dom->starting != st) {     /* aborted (starting domains stay) */
         free(st);
         return;
     }
@@ -538,7 +540,7 @@ static void start_tick_cb(struct vkd *d, void *opaque)
     start_tick(d, opaque);
 }
 
-void dom_start_abort(struct vkd *d, struct domain *dom)
+void dom_start_abort(struct vkd *d, struct domain *dom, const char *why)
 {
     struct dom_start *st = dom->starting;
     if (!st)
@@ -547,7 +549,8 @@ void dom_start_abort(struct vkd *d, struct domain *dom)
     kill(dom->pid, SIGKILL);
     waitpid(dom->pid, NULL, 0);
     struct vk_err err = { 0 };
-    vk_err_set(&err, -ECANCELED, "the daemon is shutting down");
+    vk_err_set(&err, -ECANCELED, "%s", why);
+    st->aborted = true;         /* one start_tick is always pending: it frees st */
     start_finish(d, dom, st, err.code, &err);
 }
 

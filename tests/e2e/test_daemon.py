@@ -539,6 +539,32 @@ def test_start_serves_other_clients_meanwhile(daemon):
     go.write_text("")
     daemon.wait_state("slow", "running (booted)")
     assert daemon.ok("domstate", "other") == "running\n\n"
+    daemon.ok("destroy", "slow")
+    go.unlink()
+    # destroy while starting: the VM is killed, the starter told
+    rounds = 3
+    p = start_waiting()
+    assert daemon.ok("destroy", "slow") == "Domain 'slow' destroyed\n\n"
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 1 and b"domain was destroyed while starting" in err
+    assert daemon.state("slow") == "shut off (destroyed)"
+    # requests pipelined behind a start are answered after it, in order
+    rounds = 4
+    flags.write_text("--wait-go")
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(daemon.run / "virtkit-sock"))
+    s.sendall(b'{"id": 1, "method": "domain.start", "params": {"domain": "slow"}}\n'
+              b'{"id": 2, "method": "domain.info", "params": {"domain": "slow"}}\n')
+    deadline = time.time() + 30
+    while time.time() < deadline and log.read_text().count("waiting for go") < rounds:
+        time.sleep(0.02)
+    assert daemon.ok("domstate", "other") == "running\n\n"
+    go.write_text("")
+    f = s.makefile("rb")
+    r1, r2 = json.loads(f.readline()), json.loads(f.readline())
+    s.close()
+    assert r1["id"] == 1 and r1["result"]["state"] == "running"
+    assert r2["id"] == 2 and r2["result"]["state"] == "running"
 
 
 def test_autostart(daemon):

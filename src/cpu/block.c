@@ -26,6 +26,7 @@ struct cpu_x86_shared {
     pthread_mutex_t lock;
     struct cpu_code_page *hash[CP_HASH];
     _Atomic uint64_t code_epoch;
+    _Atomic uint64_t write_epoch;   /* bumped after any code page write */
 };
 
 struct cpu_x86_shared *cpu_x86_shared_create(void)
@@ -60,6 +61,17 @@ uint64_t cpu_shared_code_epoch(struct cpu_x86_shared *sh)
 _Atomic uint64_t *cpu_shared_code_epoch_ptr(struct cpu_x86_shared *sh)
 {
     return &sh->code_epoch;
+}
+
+_Atomic uint64_t *cpu_shared_write_epoch_ptr(struct cpu_x86_shared *sh)
+{
+    return &sh->write_epoch;
+}
+
+void cpu_code_page_written(struct cpu_x86_shared *sh, struct cpu_code_page *p)
+{
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    atomic_fetch_add_explicit(&sh->write_epoch, 1, memory_order_release);
 }
 
 struct cpu_code_page *cpu_code_page_get(struct cpu_x86_shared *sh, uint64_t pfn, bool create)
@@ -98,7 +110,7 @@ void cpu_x86_invalidate_code(struct cpu_x86_shared *sh, uint64_t gpa, uint64_t l
     for (uint64_t pfn = gpa >> 12; pfn <= (gpa + len - 1) >> 12; pfn++) {
         struct cpu_code_page *p = cpu_code_page_get(sh, pfn, false);
         if (p)
-            atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+            cpu_code_page_written(sh, p);
     }
 }
 

@@ -28,8 +28,10 @@ struct cpu_x86 *cpu_x86_create(const struct cpu_x86_env *env, unsigned index)
         cpu->shared = cpu_x86_shared_create();
         cpu->own_shared = true;
     }
-    if (cpu->shared)
+    if (cpu->shared) {
         cpu->code_epoch_ptr = cpu_shared_code_epoch_ptr(cpu->shared);
+        cpu->write_epoch_ptr = cpu_shared_write_epoch_ptr(cpu->shared);
+    }
     if (!cpu->shared || cpu_block_cache_init(cpu) < 0) {
         cpu_x86_destroy(cpu);
         return NULL;
@@ -352,10 +354,16 @@ static void exec_block(struct cpu_x86 *cpu)
     unsigned h = (unsigned)(lin ^ (lin >> 12)) & 4095;
     struct cpu_block *b = cpu->jc[h].b;
     struct cpu_tlb_entry *te = cpu_tlb_slot(cpu, lin, ACC_X);
+    uint64_t we = atomic_load_explicit(cpu->write_epoch_ptr, memory_order_acquire);
 
+    /* any code write anywhere: revalidate every jump cache entry (through
+     * the generation check in cpu_block_get) */
+    if (__builtin_expect(we != cpu->seen_write_epoch, 0)) {
+        cpu->seen_write_epoch = we;
+        cpu->bc_gen++;
+    }
     if (!(b && cpu->jc[h].lin == lin && cpu->jc[h].key == key && cpu->jc[h].gen == cpu->bc_gen &&
-          te->tag_x == ((lin & ~0xfffull) | cpu->tlb_epoch) && te->phys == (b->phys & ~0xfffull) &&
-          b->page && atomic_load_explicit(&b->page->gen, memory_order_relaxed) == b->gen)) {
+          te->tag_x == ((lin & ~0xfffull) | cpu->tlb_epoch) && cpu_tlb_info_of(cpu, te)->phys == (b->phys & ~0xfffull))) {
         b = cpu_block_get(cpu, lin);
         if (b->page) {
             cpu->jc[h].lin = lin;

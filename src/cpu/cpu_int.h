@@ -162,14 +162,16 @@ enum cc_op {
  * host address of the page. */
 #define TLB_BITS 10
 #define TLB_SIZE (1u << TLB_BITS)
-struct cpu_tlb_entry {
+struct cpu_tlb_entry {       /* hot part: 32 bytes */
     uint64_t tag_r, tag_w, tag_x;
     uint8_t *host;           /* NULL: MMIO, go through env callbacks */
+};
+struct cpu_tlb_info {        /* cold part, same index */
     uint64_t phys;           /* physical page address */
     uint64_t lin;            /* linear page address */
-    uint8_t perm;            /* PERM_* (mem.c) allowed for this class */
-    uint16_t epoch;          /* tlb_epoch the entry was filled in */
     uint64_t gepoch;         /* tlb_gepoch at fill (global entries) */
+    uint16_t epoch;          /* tlb_epoch the entry was filled in */
+    uint8_t perm;            /* PERM_* (mem.c) allowed for this class */
     bool global, large, code;
 };
 
@@ -239,8 +241,11 @@ struct cpu_x86 {
     uint64_t spec_ctrl, tsc_deadline, feature_control;
 
     struct cpu_tlb_entry tlb[2][TLB_SIZE];
+    struct cpu_tlb_info tlbi[2][TLB_SIZE];
     uint64_t code_epoch;     /* shared->code_epoch this TLB matches */
     _Atomic uint64_t *code_epoch_ptr;   /* &shared->code_epoch */
+    _Atomic uint64_t *write_epoch_ptr;  /* &shared->write_epoch */
+    uint64_t seen_write_epoch;          /* jump cache valid for writes up to this */
 
     /* exception being raised (set by cpu_raise before longjmp) */
     int exc_vector;
@@ -477,6 +482,9 @@ void cpu_block_cache_free(struct cpu_x86 *cpu);
 struct cpu_block *cpu_block_get(struct cpu_x86 *cpu, uint64_t lin);
 uint64_t cpu_shared_code_epoch(struct cpu_x86_shared *sh);
 _Atomic uint64_t *cpu_shared_code_epoch_ptr(struct cpu_x86_shared *sh);
+_Atomic uint64_t *cpu_shared_write_epoch_ptr(struct cpu_x86_shared *sh);
+/* A code page was written: bump its generation and the shared write epoch. */
+void cpu_code_page_written(struct cpu_x86_shared *sh, struct cpu_code_page *p);
 bool cpu_decode_ends_block(const struct cpu_insn *in);
 /* fast.c: swap in a specialised handler for frequent forms. */
 void cpu_specialise(struct cpu_x86 *cpu, struct cpu_insn *in);
@@ -611,6 +619,11 @@ static inline uint64_t cpu_lin(struct cpu_x86 *cpu, unsigned seg, uint64_t off, 
     if (!cpu->code64 && (cpu->seg_flat & (1u << seg)))
         return (uint32_t)off;
     return cpu_lin_slow(cpu, seg, off, size, acc);
+}
+
+static inline struct cpu_tlb_info *cpu_tlb_info_of(struct cpu_x86 *cpu, const struct cpu_tlb_entry *e)
+{
+    return &cpu->tlbi[0][0] + (e - &cpu->tlb[0][0]);
 }
 
 static inline struct cpu_tlb_entry *cpu_tlb_slot(struct cpu_x86 *cpu, uint64_t lin, unsigned acc)

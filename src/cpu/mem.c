@@ -73,7 +73,7 @@ static void code_write(struct cpu_x86 *cpu, uint64_t pa, unsigned size)
 {
     struct cpu_code_page *cp = cpu_code_page_get(cpu->shared, pa >> 12, false);
     if (cp) {
-        atomic_fetch_add_explicit(&cp->gen, 1, memory_order_release);
+        cpu_code_page_written(cpu->shared, cp);
         cpu->stop = cpu->stop < 0 ? -2 : cpu->stop;   /* end the block */
     }
 }
@@ -93,9 +93,9 @@ void cpu_tlb_flush(struct cpu_x86 *cpu, bool include_global)
             for (unsigned i = 0; i < TLB_SIZE; i++) {
                 struct cpu_tlb_entry *e = &cpu->tlb[c][i];
                 e->tag_r = e->tag_w = e->tag_x = 0;
-                e->lin = 1;   /* never matches a page address */
-                e->epoch = 0;
-                e->global = false;
+                cpu_tlb_info_of(cpu, e)->lin = 1;   /* never matches a page address */
+                cpu_tlb_info_of(cpu, e)->epoch = 0;
+                cpu_tlb_info_of(cpu, e)->global = false;
             }
         cpu->tlb_epoch = 1;
     }
@@ -112,10 +112,10 @@ void cpu_tlb_flush_page(struct cpu_x86 *cpu, uint64_t lin)
     }
     for (unsigned c = 0; c < 2; c++) {
         struct cpu_tlb_entry *e = &cpu->tlb[c][(page >> 12) & (TLB_SIZE - 1)];
-        if (e->lin == page) {
+        if (cpu_tlb_info_of(cpu, e)->lin == page) {
             e->tag_r = e->tag_w = e->tag_x = 0;
-            e->lin = 1;
-            e->global = false;
+            cpu_tlb_info_of(cpu, e)->lin = 1;
+            cpu_tlb_info_of(cpu, e)->global = false;
         }
     }
 }
@@ -284,37 +284,37 @@ static struct cpu_tlb_entry *tlb_fill(struct cpu_x86 *cpu, uint64_t lin, unsigne
         cpu->code_epoch = cpu_shared_code_epoch(cpu->shared);
         cpu_tlb_flush(cpu, true);
     }
-    if (e->lin == page && (e->perm & need)) {
-        if (e->epoch == cpu->tlb_epoch)
+    if (cpu_tlb_info_of(cpu, e)->lin == page && (cpu_tlb_info_of(cpu, e)->perm & need)) {
+        if (cpu_tlb_info_of(cpu, e)->epoch == cpu->tlb_epoch)
             return e;
-        if (e->global && e->gepoch == cpu->tlb_gepoch) {
+        if (cpu_tlb_info_of(cpu, e)->global && cpu_tlb_info_of(cpu, e)->gepoch == cpu->tlb_gepoch) {
             /* global page survived a CR3 reload: re-tag, no walk */
             uint64_t t = page | cpu->tlb_epoch;
-            e->epoch = (uint16_t)cpu->tlb_epoch;
+            cpu_tlb_info_of(cpu, e)->epoch = (uint16_t)cpu->tlb_epoch;
             if (e->host) {
-                e->tag_r = (e->perm & PERM_R) ? t : 0;
-                e->tag_x = (e->perm & PERM_X) ? t : 0;
-                e->tag_w = (e->perm & PERM_WD) && !e->code ? t : 0;
+                e->tag_r = (cpu_tlb_info_of(cpu, e)->perm & PERM_R) ? t : 0;
+                e->tag_x = (cpu_tlb_info_of(cpu, e)->perm & PERM_X) ? t : 0;
+                e->tag_w = (cpu_tlb_info_of(cpu, e)->perm & PERM_WD) && !cpu_tlb_info_of(cpu, e)->code ? t : 0;
             }
             return e;
         }
     }
     pa = walk(cpu, lin, acc, user, &perm, &g, &large) & ~0xfffull;
-    e->lin = page;
-    e->phys = pa;
-    e->perm = perm;
-    e->global = g;
-    e->large = large;
-    e->epoch = (uint16_t)cpu->tlb_epoch;
-    e->gepoch = cpu->tlb_gepoch;
+    cpu_tlb_info_of(cpu, e)->lin = page;
+    cpu_tlb_info_of(cpu, e)->phys = pa;
+    cpu_tlb_info_of(cpu, e)->perm = perm;
+    cpu_tlb_info_of(cpu, e)->global = g;
+    cpu_tlb_info_of(cpu, e)->large = large;
+    cpu_tlb_info_of(cpu, e)->epoch = (uint16_t)cpu->tlb_epoch;
+    cpu_tlb_info_of(cpu, e)->gepoch = cpu->tlb_gepoch;
     if (large)
         cpu->tlb_has_large = true;
     e->host = cpu->env.ram_ptr(cpu->env.opaque, pa, 4096);
-    e->code = e->host && is_code_page(cpu, pa);
+    cpu_tlb_info_of(cpu, e)->code = e->host && is_code_page(cpu, pa);
     if (e->host) {
         e->tag_r = (perm & PERM_R) ? page | cpu->tlb_epoch : 0;
         e->tag_x = (perm & PERM_X) ? page | cpu->tlb_epoch : 0;
-        e->tag_w = (perm & PERM_WD) && !e->code ? page | cpu->tlb_epoch : 0;
+        e->tag_w = (perm & PERM_WD) && !cpu_tlb_info_of(cpu, e)->code ? page | cpu->tlb_epoch : 0;
     } else {
         e->tag_r = e->tag_w = e->tag_x = 0;
     }
@@ -341,7 +341,7 @@ uint64_t cpu_lin_read_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, uns
         return v;
     }
     if (cpu->env.mmio_read)
-        return cpu->env.mmio_read(cpu->env.opaque, e->phys | (lin & 0xfff), size) & size_mask(size);
+        return cpu->env.mmio_read(cpu->env.opaque, cpu_tlb_info_of(cpu, e)->phys | (lin & 0xfff), size) & size_mask(size);
     return size_mask(size);
 }
 
@@ -361,12 +361,12 @@ void cpu_lin_write_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, uint64
     e = tlb_fill(cpu, lin, acc);
     if (e->host) {
         memcpy(e->host + (lin & 0xfff), &v, size);
-        if (e->code)
-            code_write(cpu, e->phys, size);
+        if (cpu_tlb_info_of(cpu, e)->code)
+            code_write(cpu, cpu_tlb_info_of(cpu, e)->phys, size);
         return;
     }
     if (cpu->env.mmio_write)
-        cpu->env.mmio_write(cpu->env.opaque, e->phys | (lin & 0xfff), size, v & size_mask(size));
+        cpu->env.mmio_write(cpu->env.opaque, cpu_tlb_info_of(cpu, e)->phys | (lin & 0xfff), size, v & size_mask(size));
     /* a device write may raise an interrupt (self-IPI, ...): end the block
      * so it is seen before the next instruction boundary check */
     if (cpu->stop == -1)
@@ -380,7 +380,7 @@ uint8_t *cpu_lin_host_rw_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, 
     if ((lin & 0xfff) + size > 4096)
         return NULL;
     e = tlb_fill(cpu, lin, acc | ACC_W);
-    if (!e->host || e->code)
+    if (!e->host || cpu_tlb_info_of(cpu, e)->code)
         return NULL;
     return e->host + (lin & 0xfff);
 }
@@ -455,7 +455,7 @@ uint64_t cpu_stack_peek(struct cpu_x86 *cpu, unsigned size, uint64_t off)
 uint64_t cpu_translate_exec(struct cpu_x86 *cpu, uint64_t lin)
 {
     struct cpu_tlb_entry *e = tlb_fill(cpu, lin, ACC_X);
-    return e->phys | (lin & 0xfff);
+    return cpu_tlb_info_of(cpu, e)->phys | (lin & 0xfff);
 }
 
 uint8_t *cpu_lin_host_r(struct cpu_x86 *cpu, uint64_t lin, unsigned acc)

@@ -113,6 +113,8 @@ double dom_cpu_time(const struct domain *dom);
 int dom_check_files(const struct dom_def *def, struct vk_err *err);
 
 /* QMP (qmp_client.c) */
+/* Connect and negotiate; timeout_ms bounds each wait for the greeting and
+ * the qmp_capabilities reply. */
 int qmp_connect(struct vkd *d, struct domain *dom, const char *path, int timeout_ms,
                 struct vk_err *err) VK_MUST_CHECK;
 /* Execute a command and wait for its reply (events met meanwhile are

@@ -137,11 +137,11 @@ static void qmp_readable(struct vkd *d, int fd, uint32_t events, void *opaque)
 }
 
 static int wait_reply(struct vkd *d, struct domain *dom, char want, struct json_object **ret,
-                      struct vk_err *err)
+                      int timeout_ms, struct vk_err *err)
 {
     for (;;) {
         char *line = NULL;
-        int r = read_line(dom, QMP_TIMEOUT_MS, &line);
+        int r = read_line(dom, timeout_ms, &line);
         if (r == 0)
             return vk_err_set(err, -ETIMEDOUT, "the VM's control socket did not answer");
         if (r < 0)
@@ -194,11 +194,11 @@ int qmp_connect(struct vkd *d, struct domain *dom, const char *path, int timeout
     }
     dom->qmp_fd = fd;
     dom->qmp_len = 0;
-    int r = wait_reply(d, dom, 'g', NULL, err);
+    int r = wait_reply(d, dom, 'g', NULL, timeout_ms, err);
     if (r == 0)
         r = send_cmd(dom, "qmp_capabilities", NULL, err);
     if (r == 0)
-        r = wait_reply(d, dom, 'r', NULL, err);
+        r = wait_reply(d, dom, 'r', NULL, timeout_ms, err);
     if (r == 0)
         r = vkd_watch(d, fd, EPOLLIN, qmp_readable, dom);
     if (r < 0) {
@@ -206,7 +206,6 @@ int qmp_connect(struct vkd *d, struct domain *dom, const char *path, int timeout
         dom->qmp_fd = -1;
         return r;
     }
-    (void)timeout_ms;
     return 0;
 }
 
@@ -219,7 +218,7 @@ int qmp_call(struct vkd *d, struct domain *dom, const char *command, struct json
         return vk_err_set(err, -ENOTCONN, "the VM's control socket is not connected");
     int r = send_cmd(dom, command, args, err);
     if (r == 0)
-        r = wait_reply(d, dom, 'r', ret, err);
+        r = wait_reply(d, dom, 'r', ret, QMP_TIMEOUT_MS, err);
     return r;
 }
 

@@ -417,6 +417,10 @@ static int build_argv(struct vkd *d, const struct dom_def *def, const int *tapfd
 }
 
 #define START_POLL_MS 10
+/* How long one tick may wait for the QMP greeting of a VM that accepted
+ * the connection (virtkit-vm greets at once; a wedged one costs the loop
+ * this much per tick until the start deadline). */
+#define START_QMP_WAIT_MS 500
 
 /* Undo a start that did not complete: no process, no TAP, no runtime file. */
 static void start_undo(struct vkd *d, struct domain *dom, const char *qmp, const char *serial)
@@ -511,7 +515,7 @@ static void start_tick(struct vkd *d, struct dom_start *st)
         return;
     }
     struct vk_err qe = { 0 };
-    if (access(st->qmp, F_OK) == 0 && qmp_connect(d, dom, st->qmp, 2000, &qe) == 0) {
+    if (access(st->qmp, F_OK) == 0 && qmp_connect(d, dom, st->qmp, START_QMP_WAIT_MS, &qe) == 0) {
         start_running(d, dom, st);
         return;
     }

@@ -1,5 +1,7 @@
 /* virtio-rng and virtio-console from the guest side: random bytes that
- * differ between two reads; a console line echoed back with a prefix. */
+ * differ between two reads; a console line echoed back with a prefix.
+ * The host speaks first: output written before the host side connects
+ * would be dropped (as on a real console), input waits in the backend. */
 #include "guest_io.h"
 
 static long xfer(struct vdrv *d, unsigned q, uint64_t gpa, uint32_t len, bool in)
@@ -35,8 +37,6 @@ int guest_main(const char *cmdline)
     vdrv_driver_ok(&con);
     uint64_t tg, rg;
     char *t = g_alloc(0, 128, &tg), *r = g_alloc(0, 128, &rg);
-    memcpy(t, "hvc: ready\n", 11);
-    xfer(&con, 1, tg, 11, false);
     /* read one line (it may arrive in pieces) */
     char line[96];
     unsigned n = 0;

@@ -136,6 +136,12 @@ static int grow_reftable(struct qcow2_state *s, uint64_t need_idx, struct vk_err
     uint64_t rt_clusters = 0, nb = 0;
     for (int iter = 0; iter < 64; iter++) {
         new_entries = VK_ALIGN_UP(new_entries, per_cluster);
+        /* Bounded before anything is counted: corrupt refcount blocks can
+         * claim clusters at absurd offsets. */
+        if (new_entries > QCOW2_MAX_REFTABLE_BYTES / 8 ||
+            start > (UINT64_C(1) << (56 - s->cluster_bits)))
+            return vk_err_set(err, -EFBIG, "qcow2: refcount table would exceed %u bytes",
+                              QCOW2_MAX_REFTABLE_BYTES);
         rt_clusters = new_entries / per_cluster;
         /* Count uncovered refcount blocks over [start, start + total). */
         uint64_t total = rt_clusters + nb;
@@ -347,6 +353,10 @@ static int alloc_at_end(struct qcow2_state *s, uint64_t n, uint64_t *first, stru
             return r;
         if (start == 0)
             start = 1;
+        if (start + n > (UINT64_C(1) << (56 - s->cluster_bits)))
+            return vk_err_set(err, -EFBIG, "qcow2: no room for new clusters (the refcounts "
+                              "claim clusters up to offset 0x%llx)",
+                              (unsigned long long)(start << s->cluster_bits));
         uint64_t k = 0;
         for (int iter = 0; iter < 64; iter++) {
             uint64_t b0 = start / s->rb_entries, b1 = (start + k + n - 1) / s->rb_entries, nk = 0;

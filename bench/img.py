@@ -7,6 +7,7 @@ holding 768 MiB of data, compressed convert of the same, check of a large
 image (4 KiB clusters), and 4 KiB scattered reads/writes through `img bench`.
 VIRTKIT_BENCH_DIR picks the scratch folder (default /var/tmp); it needs
 about 5 GiB. VIRTKIT_BENCH_SMALL=1 shrinks everything 8x for a quick look.
+VIRTKIT_BENCH_ONLY=TEXT runs only the cases whose name contains TEXT.
 Each case runs VIRTKIT_BENCH_REPS times (default 3, fewer for runs over
 20 s), alternating the tools, and keeps the best time of each.
 """
@@ -28,6 +29,11 @@ SIZE = (2 << 30) // SCALE
 DATA = (768 << 20) // SCALE
 EXTENT = 8 << 20
 REPS = int(os.environ.get("VIRTKIT_BENCH_REPS", "3"))
+ONLY = os.environ.get("VIRTKIT_BENCH_ONLY", "")   # run only cases whose name contains this
+
+
+def wanted(name):
+    return not ONLY or ONLY in name
 
 
 def make_source(path):
@@ -101,6 +107,8 @@ def main():
                                               "compression_type=zstd", str(src), "{out}.qcow2"]),
         ]
         for name, args in cases:
+            if not wanted(name):
+                continue
             res = {"qemu-img": None, "virtkit": None}
             # alternate the tools; short runs are repeated and the best kept
             # (the machine is shared, single runs are noisy)
@@ -120,6 +128,8 @@ def main():
             row(name, res["virtkit"], res["qemu-img"])
 
         # check of a large image: 4 KiB clusters -> ~200k data clusters
+        if not wanted("check (4k clusters)"):
+            return 0
         big = d / "big.qcow2"
         subprocess.run([QIMG, "convert", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4k",
                         str(src), str(big)], check=True)

@@ -45,9 +45,11 @@ def overlay(tmp_path):
 @needs_kvm
 @needs_tool("qemu-img")
 def test_virtio_blk_qcow2_overlay(overlay):
-    r = vm("vblk.elf", "--append", "p0=17 p128=34 write=2048:90 zero=4096 serial=VK-DISK-7",
+    r = vm("vblk.elf", "--append",
+           "p0=17 p128=34 write=2048:90 zero=4096 discard=6144 serial=VK-DISK-7",
            "--disk", f"path={overlay},format=qcow2,serial=VK-DISK-7")
     assert passed(r), r.stdout + r.stderr
+    assert "discard ok" in r.stdout
     assert "sector 0 ok (0x11)" in r.stdout, "read through to the backing file"
     assert "sector 128 ok (0x22)" in r.stdout, "overlay data"
     # what the guest wrote is what qemu-img/qemu-io see

@@ -6,6 +6,7 @@
  *   p128=N        byte expected in sector 128 (64 KiB)
  *   write=SECT:N  write 8 KiB of byte N at sector SECT, read it back
  *   zero=SECT     write-zeroes 8 KiB at SECT and read zeroes back
+ *   discard=SECT  discard 8 KiB at SECT (completes with OK)
  *   serial=ID     expected GET_ID
  *   ro=1          the disk is read-only: writes must fail (IOERR)
  *   bench=N       only do N 4 KiB reads (bench/virtio.py), then exit
@@ -55,7 +56,7 @@ int guest_main(const char *cmdline)
     if (vdrv_find(&d, &guest_vio, 2, 0) < 0)
         guest_fail("no virtio-blk device on the PCI bus");
     gprintf("vblk: virtio-blk in slot %d\n", d.slot);
-    uint64_t want = 1ULL << 9 | 1ULL << 14 | 1ULL << 5;   /* FLUSH, WRITE_ZEROES, RO */
+    uint64_t want = 1ULL << 9 | 1ULL << 13 | 1ULL << 14 | 1ULL << 5;   /* FLUSH, DISCARD, WRITE_ZEROES, RO */
     if (vdrv_init(&d, want) < 0)
         guest_fail("feature negotiation failed");
     if (vdrv_setup_queue(&d, 0, 64) < 0)
@@ -118,6 +119,21 @@ int guest_main(const char *cmdline)
         if (req(0, sect, bg, CHUNK, true) != 0)
             guest_fail("read after write-zeroes failed");
         expect_fill(buf, CHUNK, 0, "write-zeroes");
+    }
+    if (cmdline_get(cmdline, "discard", arg, sizeof(arg))) {
+        if (!((d.features >> 13) & 1))
+            guest_fail("DISCARD was not negotiated");
+        uint64_t sg;
+        struct { uint64_t sector; uint32_t num, flags; } *seg = g_alloc(0, 16, &sg);
+        seg->sector = parse_ulong(arg);
+        seg->num = CHUNK / 512;
+        seg->flags = 0;
+        if (req(11, 0, sg, 16, false) != 0)
+            guest_fail("discard failed");
+        seg->flags = 2;   /* reserved flag bits must be refused */
+        if (req(11, 0, sg, 16, false) != 2)
+            guest_fail("discard with reserved flags was not refused (UNSUPP)");
+        gprintf("vblk: discard ok\n");
     }
     if (cmdline_get(cmdline, "serial", arg, sizeof(arg))) {
         memset(buf, 0, 32);

@@ -121,6 +121,10 @@ int main(void)
     tap_is_int(blk_req(&d, 0, (8 << 11) - 2, big, bgpa, 4096, true), 1, "read past the end: IOERR");
     tap_is_int(blk_req(&d, 99, 0, big, bgpa, 512, true), 2, "unknown request type: UNSUPP");
 
+    /* hostile guests from here on: the image file must not change */
+    tap_is_int(blk_req(&d, 4, 0, NULL, 0, 0, false), 0, "flush before the hostile requests");
+    sh("md5sum %s > %s/hostile1", overlay, dir);
+
     /* hostile: a chain pointing outside guest RAM marks the device broken */
     struct vdrv_seg evil[3] = { { 1 << 20, 16, false }, { (uint64_t)FAKE_RAM - 8, 4096, true },
                                 { (1 << 20) + 64, 1, true } };
@@ -164,6 +168,22 @@ int main(void)
     struct vdrv_seg huge[3] = { { 1 << 20, 16, false }, { 1 << 21, 0xfffffff0u, true }, { (1 << 20) + 64, 1, true } };
     vdrv_post(&d, 0, huge, 3);
     tap_ok(vdrv_wait(&d, 0, 2000) < 0, "4 GiB buffer refused");
+    /* a write whose data lies outside RAM: refused before any byte is written */
+    vdrv_init(&d, 0);
+    vdrv_setup_queue(&d, 0, 64);
+    vdrv_driver_ok(&d);
+    uint64_t hg;
+    uint8_t *hdr = alloc(NULL, 16, &hg);
+    uint32_t t_out = 1;
+    uint64_t sect = 0;
+    memcpy(hdr, &t_out, 4);
+    memcpy(hdr + 8, &sect, 8);
+    struct vdrv_seg wild[3] = { { hg, 16, false }, { (uint64_t)FAKE_RAM + 4096, 4096, false },
+                                { hg + 32, 1, true } };
+    vdrv_post(&d, 0, wild, 3);
+    tap_ok(vdrv_wait(&d, 0, 2000) < 0, "write from outside RAM refused");
+    sh("md5sum %s > %s/hostile2", overlay, dir);
+    tap_ok(sh("cmp -s %s/hostile1 %s/hostile2", dir, dir) == 0, "hostile requests left the image file untouched");
 
     fake_machine_free(M);
     tap_ok(sh("qemu-io -r -c 'read -q -P 0x33 1M 64k' -c 'read -q -P 0x11 0 64k' -c 'read -q -P 0x22 64k 64k' %s"

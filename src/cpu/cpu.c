@@ -354,6 +354,9 @@ static void exec_block(struct cpu_x86 *cpu)
     unsigned h = (unsigned)(lin ^ (lin >> 12)) & 4095;
     struct cpu_block *b = cpu->jc[h].b;
     struct cpu_tlb_entry *te = cpu_tlb_slot(cpu, lin, ACC_X);
+
+    /* a fault while fetching/decoding belongs to the instruction at RIP */
+    cpu->insn_rip = cpu->rip;
     uint64_t we = atomic_load_explicit(cpu->write_epoch_ptr, memory_order_acquire);
 
     /* any code write anywhere: revalidate every jump cache entry (through

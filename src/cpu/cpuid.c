@@ -43,8 +43,10 @@ void cpu_cpuid_fill(const struct cpu_x86 *cpu, uint32_t leaf, uint32_t sub, uint
         if (sse >= 2) o[3] |= B(26);
         break;
     case 7:
-        if (sub == 0)
-            o[1] = B(0);   /* FSGSBASE */
+        if (sub == 0) {
+            o[1] = B(0);    /* FSGSBASE */
+            o[3] = B(29);   /* IA32_ARCH_CAPABILITIES (msr.c): nothing speculates */
+        }
         break;
     case 0x15:
         /* TSC = crystal (1 MHz) * ebx / eax */

@@ -47,6 +47,14 @@ int cpu_msr_read(struct cpu_x86 *cpu, uint32_t msr, uint64_t *v)
     switch (msr) {
     case 0x10: *v = cpu_rdtsc(cpu); return 0;
     case 0x17: *v = 0; return 0;                  /* PLATFORM_ID */
+    case 0x10a:   /* ARCH_CAPABILITIES: an interpreter has no speculative
+                   * side channels (RDCL_NO, SKIP_L1DFL, SSB_NO, MDS_NO,
+                   * PSCHANGE_MC_NO, TAA_NO, SBDR/FBSDP/PSDP_NO, GDS_NO,
+                   * RFDS_NO, ITS_NO), so guests skip those mitigations */
+        *v = (1ull << 0) | (1ull << 3) | (1ull << 4) | (1ull << 5) | (1ull << 6) |
+             (1ull << 8) | (1ull << 13) | (1ull << 14) | (1ull << 15) | (1ull << 26) |
+             (1ull << 27) | (1ull << 62);
+        return 0;
     case 0x3a: *v = cpu->feature_control; return 0;
     case 0x8b: *v = 0; return 0;                  /* microcode revision */
     case 0xfe: *v = 0x508; return 0;              /* MTRRCAP: 8 var, fixed, WC */

@@ -92,6 +92,28 @@ static void test_page_fault(void)
     mach_free(&m);
 }
 
+static void test_fetch_fault(void)
+{
+    struct mach m;
+    mach_init(&m);
+    /* jmp to 0x40001000 (not mapped): the #PF frame must hold the target */
+    static const uint8_t code[] = { 0x48, 0xc7, 0xc0, 0x00, 0x10, 0x00, 0x40,   /* mov rax,0x40001000 */
+                                    0xff, 0xe0 };                               /* jmp rax */
+    static const uint8_t handler[] = { 0x0f, 0x20, 0xd0, 0x5b, 0xf4 };
+    memcpy(m.code, code, sizeof(code));
+    memcpy(m.code + 0x800, handler, sizeof(handler));
+    set_gate(&m, 14, CODE + 0x800);
+    struct cpu_x86_exit ex = run_at(&m, CODE, DATA + 0x8000);
+    struct cpu_x86_regs r;
+    cpu_x86_get_regs(m.cpu, &r);
+    uint64_t *frame = (uint64_t *)(m.data + 0x8000 - 40);
+    tap_is_int(ex.reason, CPU_X86_STOP_HLT, "fetch #PF handled");
+    tap_is_int(r.rax, 0x40001000, "fetch #PF: CR2 is the target");
+    tap_is_int(r.rbx, 0x10, "fetch #PF: error code has I/D");
+    tap_is_int(frame[0], 0x40001000, "fetch #PF: saved RIP is the target, not the jump");
+    mach_free(&m);
+}
+
 static void test_invlpg(void)
 {
     struct mach m;
@@ -244,6 +266,7 @@ static void test_syscall(void)
 int main(void)
 {
     test_page_fault();
+    test_fetch_fault();
     test_invlpg();
     test_real_mode_int();
     test_triple_fault();

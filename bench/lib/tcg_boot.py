@@ -9,7 +9,7 @@ and the ratio virtkit/QEMU for each; "n/a" when a milestone is not reached.
 Also the kvm-unit-tests CPU-bound guest sieve.flat under both, and the
 guest instructions per second virtkit-vm reports (VIRTKIT_TCG_STATS=1).
 
-usage: bench/tcg_boot.sh [--timeout S]
+usage: bench/tcg_boot.sh [--timeout S] [--no-sieve]
 """
 import argparse
 import os
@@ -65,6 +65,7 @@ def ratio(a, b):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--no-sieve", action="store_true", help="boot only")
     args = ap.parse_args()
     vm = BUILD / "src" / "vm" / "virtkit-vm"
     qemu = shutil.which("qemu-system-x86_64")
@@ -93,7 +94,7 @@ def main():
         print(f"  virtkit-vm: {insns} guest instructions, {insns / v_end / 1e6:.1f} M/s")
 
     sieve = KUT / "sieve.flat"
-    if sieve.exists():
+    if sieve.exists() and not args.no_sieve:
         t0 = time.monotonic()
         r = subprocess.run([str(vm), "--accel", "tcg", "--serial", "null", "--kernel", str(sieve),
                             "--device", "isa-debug-exit,iobase=0xf4,iosize=0x4",

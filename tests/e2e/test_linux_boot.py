@@ -12,7 +12,7 @@ the busybox initramfs from scripts/mkinitramfs under
   side, and powers off.
 
 Each boot takes about 30-40 s here. User space is not reached yet when the
-software CPU still has the bug tracked as item 0 of docs/cpu-todo.md (the
+software CPU still has the bug tracked as item 1 of docs/cpu-todo.md (the
 first user process dies with a fault reported at the kernel's IRETQ); the
 user-space tests recognise exactly that signature and skip with that reason,
 so they run by themselves once the fix lands. Any other failure fails."""
@@ -53,7 +53,7 @@ def skip_if_user_space_blocked(r):
     if ("Run /init as init process" in out and "VIRTKIT-INIT" not in out
             and "init[1]: segfault at" in out):
         pytest.skip("SKIP: the software CPU does not reach user space yet "
-                    "(docs/cpu-todo.md item 0: instruction-fetch fault reported at the "
+                    "(docs/cpu-todo.md item 1: instruction-fetch fault reported at the "
                     "previous instruction)")
 
 

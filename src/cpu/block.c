@@ -83,9 +83,15 @@ struct cpu_code_page *cpu_code_page_get(struct cpu_x86_shared *sh, uint64_t pfn,
      * while vCPUs run. */
     for (p = __atomic_load_n(&sh->hash[h], __ATOMIC_ACQUIRE); p; p = p->next)
         if (p->pfn == pfn)
-            return p;
-    if (!create)
-        return NULL;
+            break;
+    if (p || !create) {
+        if (p && create && !atomic_load_explicit(&p->active, memory_order_acquire)) {
+            /* code again: every vCPU must drop fast write tags to it */
+            atomic_store_explicit(&p->active, true, memory_order_release);
+            atomic_fetch_add(&sh->code_epoch, 1);
+        }
+        return p;
+    }
     pthread_mutex_lock(&sh->lock);
     for (p = sh->hash[h]; p; p = p->next)
         if (p->pfn == pfn)
@@ -94,6 +100,7 @@ struct cpu_code_page *cpu_code_page_get(struct cpu_x86_shared *sh, uint64_t pfn,
         p = calloc(1, sizeof(*p));
         if (p) {
             p->pfn = pfn;
+            atomic_store(&p->active, true);
             p->next = sh->hash[h];
             __atomic_store_n(&sh->hash[h], p, __ATOMIC_RELEASE);
             atomic_fetch_add(&sh->code_epoch, 1);

@@ -474,6 +474,7 @@ struct cpu_code_page {
     struct cpu_code_page *next;
     uint64_t pfn;
     _Atomic uint32_t gen;
+    _Atomic bool active;     /* holds blocks decoded since its last write */
 };
 struct cpu_code_page *cpu_code_page_get(struct cpu_x86_shared *sh, uint64_t pfn, bool create);
 void cpu_block_cache_flush(struct cpu_x86 *cpu);

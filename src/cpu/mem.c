@@ -72,7 +72,11 @@ void cpu_phys_write(struct cpu_x86 *cpu, uint64_t pa, unsigned size, uint64_t v)
 static void code_write(struct cpu_x86 *cpu, uint64_t pa, unsigned size)
 {
     struct cpu_code_page *cp = cpu_code_page_get(cpu->shared, pa >> 12, false);
-    if (cp) {
+    if (cp && atomic_load_explicit(&cp->active, memory_order_acquire)) {
+        /* Its blocks are stale now; the page stops being a code page until
+         * code is decoded from it again, so later writes (a page freed and
+         * reused for data) take the fast path. */
+        atomic_store_explicit(&cp->active, false, memory_order_release);
         cpu_code_page_written(cpu->shared, cp);
         cpu->stop = cpu->stop < 0 ? -2 : cpu->stop;   /* end the block */
     }
@@ -266,7 +270,8 @@ uint64_t cpu_translate(struct cpu_x86 *cpu, uint64_t lin, unsigned acc)
 
 static bool is_code_page(struct cpu_x86 *cpu, uint64_t pa)
 {
-    return cpu_code_page_get(cpu->shared, pa >> 12, false) != NULL;
+    struct cpu_code_page *cp = cpu_code_page_get(cpu->shared, pa >> 12, false);
+    return cp && atomic_load_explicit(&cp->active, memory_order_acquire);
 }
 
 /* Look up or fill the TLB entry for an access; raises #PF. */
@@ -360,9 +365,14 @@ void cpu_lin_write_slow(struct cpu_x86 *cpu, uint64_t lin, unsigned size, uint64
     }
     e = tlb_fill(cpu, lin, acc);
     if (e->host) {
+        struct cpu_tlb_info *ti = cpu_tlb_info_of(cpu, e);
         memcpy(e->host + (lin & 0xfff), &v, size);
-        if (cpu_tlb_info_of(cpu, e)->code)
-            code_write(cpu, cpu_tlb_info_of(cpu, e)->phys, size);
+        if (ti->code) {
+            code_write(cpu, ti->phys, size);
+            ti->code = false;
+            if (ti->perm & PERM_WD)
+                e->tag_w = ti->lin | cpu->tlb_epoch;
+        }
         return;
     }
     if (cpu->env.mmio_write)

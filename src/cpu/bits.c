@@ -18,12 +18,14 @@ static uint64_t shift(struct cpu_x86 *cpu, unsigned op, unsigned size, uint64_t 
 {
     unsigned bits = size * 8;
     uint64_t m = size_mask(size), r;
-    uint32_t f = cpu_arith_flags(cpu), cf;
+    uint32_t f, cf;
 
     count &= size == 8 ? 63 : 31;
     if (!count)
         return a & m;
     a &= m;
+    /* rotates keep SF/ZF/AF/PF: only they need the old flags */
+    f = op < 4 ? cpu_arith_flags(cpu) : 0;
     switch (op) {
     case 0: {
         unsigned c = count % bits;

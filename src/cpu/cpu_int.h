@@ -154,6 +154,7 @@ struct cpu_fpu {
 enum cc_op {
     CC_EFLAGS,   /* cc_res holds the arithmetic flags themselves */
     CC_ADD, CC_ADC, CC_SUB, CC_SBB, CC_LOGIC, CC_INC, CC_DEC,
+    CC_MUL,      /* cc_a: 1 if the product overflowed (CF=OF), flags of cc_res */
 };
 
 /* Soft TLB: direct mapped, one set per privilege class (0 = supervisor,

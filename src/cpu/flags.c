@@ -36,6 +36,12 @@ static uint32_t compute(const struct cpu_x86 *cpu)
         break;
     case CC_LOGIC:
         break;
+    case CC_MUL:
+        if (cpu->cc_a) f |= F_CF | F_OF;
+        if (res & sb) f |= F_SF;
+        if (cpu_parity((uint8_t)res)) f |= F_PF;
+        if (res == 0) f |= F_ZF;
+        return f;   /* AF undefined: reported clear */
     case CC_INC:
         if (cpu->cc_cf) f |= F_CF;
         if (res == sb) f |= F_OF;

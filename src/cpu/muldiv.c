@@ -4,13 +4,8 @@
 
 static void mul_flags(struct cpu_x86 *cpu, bool overflow, uint64_t lo, unsigned size)
 {
-    /* SF/ZF/AF/PF are undefined; report them from the low half */
-    uint32_t f = 0;
-    lo &= size_mask(size);
-    if (overflow) f |= F_CF | F_OF;
-    if (lo & sign_bit(size)) f |= F_SF;
-    if (cpu_parity((uint8_t)lo)) f |= F_PF;
-    cpu_set_arith_flags(cpu, f);
+    /* SF/ZF/AF/PF are undefined; SF and PF are reported from the low half */
+    cpu_set_cc(cpu, CC_MUL, size, overflow, 0, lo & size_mask(size));
 }
 
 void op_muldiv_grp3(struct cpu_x86 *cpu, const struct cpu_insn *in)

@@ -11,11 +11,11 @@ the busybox initramfs from scripts/mkinitramfs under
   prints a file from it, exchanges a line with a listener on the TAP's host
   side, and powers off.
 
-Each boot takes about 30-40 s here. User space is not reached yet when the
-software CPU still has the bug tracked as item 1 of docs/cpu-todo.md (the
-first user process dies with a fault reported at the kernel's IRETQ); the
-user-space tests recognise exactly that signature and skip with that reason,
-so they run by themselves once the fix lands. Any other failure fails."""
+Each boot takes about 20-40 s here. A software CPU that reports an
+instruction-fetch fault at the previous instruction (the bug listed under
+"Done" in docs/cpu-todo.md) kills the first user process at the kernel's
+IRETQ; the user-space tests recognise exactly that signature and skip with
+that reason. Any other failure fails."""
 import os
 import shutil
 import subprocess
@@ -53,8 +53,8 @@ def skip_if_user_space_blocked(r):
     if ("Run /init as init process" in out and "VIRTKIT-INIT" not in out
             and "init[1]: segfault at" in out):
         pytest.skip("SKIP: the software CPU does not reach user space yet "
-                    "(docs/cpu-todo.md item 1: instruction-fetch fault reported at the "
-                    "previous instruction)")
+                    "(instruction-fetch fault reported at the previous instruction, "
+                    "see docs/cpu-todo.md)")
 
 
 def test_initramfs_contents(initrd):

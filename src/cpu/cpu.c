@@ -350,8 +350,7 @@ static bool check_events(struct cpu_x86 *cpu)
 static void exec_block(struct cpu_x86 *cpu)
 {
     uint64_t lin = cpu->code64 ? cpu->rip : (uint32_t)(cpu->seg[S_CS].base + cpu->rip);
-    uint32_t key = cpu_decode_mode(cpu) | (cpu->cpl == 3 ? 4u : 0u);
-    unsigned h = (unsigned)(lin ^ (lin >> 12)) & 4095;
+    unsigned h = (unsigned)(lin ^ (lin >> 11)) & (CPU_JC_SIZE - 1);
     struct cpu_block *b = cpu->jc[h].b;
     struct cpu_tlb_entry *te = cpu_tlb_slot(cpu, lin, ACC_X);
 
@@ -359,20 +358,21 @@ static void exec_block(struct cpu_x86 *cpu)
     cpu->insn_rip = cpu->rip;
     uint64_t we = atomic_load_explicit(cpu->write_epoch_ptr, memory_order_acquire);
 
-    /* any code write anywhere: revalidate every jump cache entry (through
-     * the generation check in cpu_block_get) */
+    /* any code write anywhere: drop the jump cache, so blocks are looked
+     * up again (with the generation check in cpu_block_get) */
     if (__builtin_expect(we != cpu->seen_write_epoch, 0)) {
         cpu->seen_write_epoch = we;
-        cpu->bc_gen++;
+        memset(cpu->jc, 0, sizeof(cpu->jc));
+        b = NULL;
     }
-    if (!(b && cpu->jc[h].lin == lin && cpu->jc[h].key == key && cpu->jc[h].gen == cpu->bc_gen &&
-          te->tag_x == ((lin & ~0xfffull) | cpu->tlb_epoch) && cpu_tlb_info_of(cpu, te)->phys == (b->phys & ~0xfffull))) {
+    /* hit: same linear address, same decode mode, and the TLB (for this
+     * privilege class) still maps the page, executable, to the same RAM */
+    if (!(b && cpu->jc[h].lin == lin && b->mode == cpu_decode_mode(cpu) &&
+          te->tag_x == ((lin & ~0xfffull) | cpu->tlb_epoch) && te->host == b->host_page)) {
         b = cpu_block_get(cpu, lin);
         if (b->page) {
             cpu->jc[h].lin = lin;
             cpu->jc[h].b = b;
-            cpu->jc[h].key = key;
-            cpu->jc[h].gen = cpu->bc_gen;
         }
     }
     if (__builtin_expect(cpu->trace >= 2, 0))

@@ -162,6 +162,7 @@ enum cc_op {
  * is allowed at that privilege without a walk; `host` (if non-NULL) is the
  * host address of the page. */
 #define TLB_BITS 10
+#define CPU_JC_SIZE 2048     /* jump cache entries (power of two) */
 #define TLB_SIZE (1u << TLB_BITS)
 struct cpu_tlb_entry {       /* hot part: 32 bytes */
     uint64_t tag_r, tag_w, tag_x;
@@ -274,10 +275,9 @@ struct cpu_x86 {
     int stop;                /* pending stop reason, -1 none */
 
     /* jump cache: linear RIP -> block; an entry is used only while the
-     * TLB still maps its page to the block's physical page (exec tag) and
-     * the block cache was not flushed since (jc gen == bc_gen) */
-    struct { uint64_t lin; struct cpu_block *b; uint32_t key; uint32_t gen; } jc[4096];
-    uint32_t bc_gen;         /* bumped by every block cache flush */
+     * TLB still maps its page, executable, to the block's RAM page; it is
+     * cleared when the block cache is flushed or any code page written */
+    struct { uint64_t lin; struct cpu_block *b; } jc[CPU_JC_SIZE];
     uint64_t tlb_gepoch;     /* bumped by flushes that include global pages */
     uint64_t tlb_epoch;      /* 1..0xfff, in the low bits of valid tags: a
                               * flush is epoch++ (entries of older epochs
@@ -459,6 +459,7 @@ struct cpu_block {
     uint32_t mode;               /* decode mode key */
     uint32_t ninsns;
     struct cpu_code_page *page;  /* code page record (generation check) */
+    uint8_t *host_page;          /* host address of its RAM page */
     uint32_t gen;
     struct cpu_insn insns[];
 };

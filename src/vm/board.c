@@ -16,6 +16,7 @@ extern const struct device_ops pci_host_device WEAK, virtio_disks_device WEAK,
     virtio_rng_create_device WEAK, virtio_console_create_device WEAK,
     virtio_balloon_create_device WEAK;
 extern const struct device_ops acpi_tables_device WEAK, mptable_device WEAK, control_device WEAK;
+extern const struct device_ops pci_hotplug_device WEAK;
 
 const struct board_entry board_pc[] = {
     /* ops               base   size  irq level              when            index */
@@ -37,6 +38,8 @@ const struct board_entry board_pc[] = {
     /* PCI bus 0 (0xcf8, ECAM, BAR windows: see pci/pci.h) and virtio on it */
     { &pci_host_device,  0,     0,    0,  BOARD_LEVEL_CORE,  BOARD_ALWAYS,   0 },
     { &virtio_disks_device, 0,  0,    0,  BOARD_LEVEL_DEV,   BOARD_ALWAYS,   0 },
+    /* ACPI PCI hot-plug registers (pci/pci_hotplug.h), GPE0 bit 1 */
+    { &pci_hotplug_device, 0xae00, 0x10, 0, BOARD_LEVEL_DEV, BOARD_ALWAYS,   0 },
     { &virtio_rng_create_device, 0, 0, 0, BOARD_LEVEL_DEV,   BOARD_OPTIONAL, 0 },
     { &virtio_console_create_device, 0, 0, 0, BOARD_LEVEL_DEV, BOARD_OPTIONAL, 0 },
     { &virtio_balloon_create_device, 0, 0, 0, BOARD_LEVEL_DEV, BOARD_OPTIONAL, 0 },

@@ -161,12 +161,39 @@ static void accept_client(struct control_server *c)
     qmp_session_greet(&cl->s);
 }
 
+/* recv() that also takes descriptors passed with SCM_RIGHTS (getfd); they
+ * go to the session before the bytes they came with. */
+static ssize_t recv_with_fds(struct control_client *cl, char *buf, size_t len)
+{
+    union { struct cmsghdr h; char b[CMSG_SPACE(4 * sizeof(int))]; } ctl;
+    struct iovec iov = { buf, len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                          .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
+    ssize_t n = recvmsg(cl->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+    if (n < 0)
+        return n;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len < CMSG_LEN(sizeof(int)))
+            continue;
+        size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfd; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            qmp_session_take_fd(&cl->s, fd);    /* the last one wins */
+        }
+    }
+    /* MSG_CTRUNC: descriptors that did not fit were closed by the kernel. */
+    return n;
+}
+
 static void read_client(struct control_client *cl)
 {
     char buf[4096];
 
     for (int rounds = 0; rounds < 16; rounds++) {
-        ssize_t n = recv(cl->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        ssize_t n = recv_with_fds(cl, buf, sizeof(buf));
 
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             cl->dead = true;

@@ -5,11 +5,14 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "control.h"
 #include "../devices/acpi_pm.h"
 #include "../devices/chardev.h"
 #include "../machine.h"
+#include "../pci/pci.h"
+#include "../pci/pci_hotplug.h"
 #include "../virtio/virtio.h"
 
 struct control_dev {
@@ -128,6 +131,82 @@ static const char *be_accel(void *opaque)
     return d->m->accel ? d->m->accel->name : NULL;
 }
 
+/* ---- PCI hot-plug (pci/pci_hotplug.h) ---- */
+
+static int be_device_add(void *opaque, const char *driver, const char *spec, const char *id,
+                         struct vk_err *err)
+{
+    struct control_dev *d = opaque;
+    struct pci_hotplug *hp = pci_hotplug_find(d->m);
+    pcihp_create_fn create = !strcmp(driver, "virtio-net-pci") ? virtio_net_create
+                           : !strcmp(driver, "virtio-blk-pci") ? virtio_blk_create : NULL;
+
+    if (!hp)
+        return vk_err_set(err, -ENOTSUP, "this machine has no PCI hot-plug controller");
+    if (!create)
+        return vk_err_set(err, -EINVAL, "'%s' is not a valid device model name", driver);
+    return pci_hotplug_plug(hp, create, spec, id, err);
+}
+
+static int be_device_del(void *opaque, const char *id, struct vk_err *err)
+{
+    struct control_dev *d = opaque;
+    struct pci_hotplug *hp = pci_hotplug_find(d->m);
+
+    if (!hp)
+        return vk_err_set(err, -ENOTSUP, "this machine has no PCI hot-plug controller");
+    return pci_hotplug_unplug(hp, id, err);
+}
+
+static unsigned be_query_pci(void *opaque, struct qmp_pci_device *out, unsigned max)
+{
+    struct control_dev *d = opaque;
+    struct pci_hotplug *hp = pci_hotplug_find(d->m);
+    struct pcihp_info info[PCI_MAX_SLOTS];
+    unsigned n = hp ? pci_hotplug_query(hp, info, PCI_MAX_SLOTS) : 0;
+
+    n = VK_MIN(n, max);
+    for (unsigned i = 0; i < n; i++) {
+        struct qmp_pci_device *o = &out[i];
+        memset(o, 0, sizeof(*o));
+        o->slot = info[i].slot;
+        o->vendor = info[i].vendor;
+        o->device = info[i].device;
+        o->subsys_vendor = info[i].subsys_vendor;
+        o->subsys = info[i].subsys;
+        o->class_code = info[i].class_code;
+        o->irq = info[i].irq;
+        snprintf(o->qdev_id, sizeof(o->qdev_id), "%s", info[i].id);
+        o->nr_regions = info[i].nr_regions;
+        for (unsigned r = 0; r < info[i].nr_regions && r < 6; r++) {
+            o->regions[r].bar = info[i].regions[r].bar;
+            o->regions[r].io = info[i].regions[r].io;
+            o->regions[r].mem64 = info[i].regions[r].mem64;
+            o->regions[r].prefetch = info[i].regions[r].prefetch;
+            o->regions[r].addr = info[i].regions[r].addr;
+            o->regions[r].size = info[i].regions[r].size;
+        }
+    }
+    return n;
+}
+
+/* The guest ejected a device (hot-plug worker thread or machine reset). */
+static void device_deleted(void *opaque, const char *id, unsigned slot)
+{
+    struct control_dev *d = opaque;
+    struct json_object *data = json_object_new_object();
+    char path[96];
+
+    if (id[0]) {
+        json_object_object_add(data, "device", json_object_new_string(id));
+        snprintf(path, sizeof(path), "/machine/peripheral/%s", id);
+    } else {
+        snprintf(path, sizeof(path), "/machine/peripheral-anon/device[%u]", slot);
+    }
+    json_object_object_add(data, "path", json_object_new_string(path));
+    control_server_event(d->srv, "DEVICE_DELETED", data);
+}
+
 static const struct qmp_backend_ops machine_backend = {
     .status = be_status,
     .stop = be_stop,
@@ -139,6 +218,9 @@ static const struct qmp_backend_ops machine_backend = {
     .chardevs = be_chardevs,
     .balloon = be_balloon,
     .query_balloon = be_query_balloon,
+    .device_add = be_device_add,
+    .device_del = be_device_del,
+    .query_pci = be_query_pci,
     .accel = be_accel,
 };
 
@@ -168,6 +250,8 @@ static int control_init(struct machine *m, const struct device_config *cfg, void
         free(d);
         return r;
     }
+    if (pci_hotplug_find(m))
+        pci_hotplug_set_listener(pci_hotplug_find(m), device_deleted, d);
     *state = d;
     return 0;
 }
@@ -209,6 +293,8 @@ static void control_destroy(void *state)
             break;
         }
     }
+    if (pci_hotplug_find(d->m))
+        pci_hotplug_set_listener(pci_hotplug_find(d->m), NULL, NULL);
     control_server_stop(d->srv, "SHUTDOWN", data);
     free(d);
 }

@@ -68,6 +68,9 @@ int qmp_session_init(struct qmp_session *s, const struct qmp_env *env,
     s->env = env;
     s->write = write;
     s->write_opaque = write_opaque;
+    s->passed_fd = -1;
+    for (unsigned i = 0; i < QMP_MAX_FDS; i++)
+        s->fds[i].fd = -1;
     s->tok = json_tokener_new_ex(QMP_MAX_DEPTH);
     return s->tok ? 0 : -ENOMEM;
 }
@@ -77,6 +80,7 @@ void qmp_session_free(struct qmp_session *s)
     if (s->tok)
         json_tokener_free(s->tok);
     s->tok = NULL;
+    qmp_session_close_fds(s);
 }
 
 void qmp_session_greet(struct qmp_session *s)

@@ -35,6 +35,17 @@ struct qmp_chardev_info {
     bool frontend_open;
 };
 
+/* One PCI function for query-pci (qmp_hotplug.c). */
+struct qmp_pci_device {
+    unsigned slot;
+    uint16_t vendor, device, subsys_vendor, subsys;
+    uint32_t class_code;                /* base class, subclass, prog-if */
+    uint8_t irq;
+    char qdev_id[64];
+    struct { unsigned bar; bool io, mem64, prefetch; uint64_t addr, size; } regions[6];
+    unsigned nr_regions;
+};
+
 /* What the commands can do to the VM. Called on the server thread. */
 struct qmp_backend_ops {
     /* QAPI RunState name: "running", "paused", "shutdown", "internal-error",
@@ -55,6 +66,16 @@ struct qmp_backend_ops {
     int (*query_balloon)(void *opaque, uint64_t *actual);
     /* Optional: the accelerator's name ("kvm", "tcg"), for query-kvm. */
     const char *(*accel)(void *opaque);
+    /* Optional: PCI hot-plug (docs/pci.md). `driver` is "virtio-net-pci"
+     * or "virtio-blk-pci", `spec` the device's option string (as --net /
+     * --disk take it), `id` may be "". Returns the slot or -errno. On
+     * success a fd=N in `spec` belongs to the device. */
+    int (*device_add)(void *opaque, const char *driver, const char *spec, const char *id,
+                      struct vk_err *err);
+    /* Ask the guest to release device `id`; the backend raises
+     * DEVICE_DELETED once it is gone. */
+    int (*device_del)(void *opaque, const char *id, struct vk_err *err);
+    unsigned (*query_pci)(void *opaque, struct qmp_pci_device *out, unsigned max);
 };
 
 /* Where a session's output goes, and how it raises events. */
@@ -66,6 +87,13 @@ struct qmp_env {
     void *emit_opaque;
 };
 
+/* File descriptors a client passed (SCM_RIGHTS) and named with getfd. */
+#define QMP_MAX_FDS 16
+struct qmp_named_fd {
+    char name[64];                      /* "" = free entry */
+    int fd;
+};
+
 struct qmp_session {
     const struct qmp_env *env;
     struct json_tokener *tok;
@@ -75,6 +103,8 @@ struct qmp_session {
     /* One reply or event, a complete JSON text without newline. */
     void (*write)(void *opaque, const char *text, size_t len);
     void *write_opaque;
+    int passed_fd;                      /* received, not yet named; -1 */
+    struct qmp_named_fd fds[QMP_MAX_FDS];
 };
 
 int qmp_session_init(struct qmp_session *s, const struct qmp_env *env,
@@ -84,6 +114,11 @@ void qmp_session_greet(struct qmp_session *s);
 /* Feed client bytes; replies go to s->write. Never fails: bad input gets
  * an error reply. */
 void qmp_session_feed(struct qmp_session *s, const char *buf, size_t len);
+/* A descriptor arrived with the client's bytes (feed those after this);
+ * the session owns it. A previous unnamed one is closed. (qmp_hotplug.c) */
+void qmp_session_take_fd(struct qmp_session *s, int fd);
+/* Close every passed descriptor (session end). */
+void qmp_session_close_fds(struct qmp_session *s);
 
 /* An event as QMP sends it: {"event": .., "data": .., "timestamp": ..}.
  * Returns a new object (takes ownership of data). */
@@ -106,6 +141,18 @@ struct qmp_command {
     qmp_handler handler;
     bool takes_args;                    /* false: any argument is an error */
 };
+
+/* Hot-plug commands (qmp_hotplug.c). */
+int qmp_cmd_getfd(struct qmp_call *c, struct json_object *args, struct json_object **ret,
+                  struct vk_err *err);
+int qmp_cmd_closefd(struct qmp_call *c, struct json_object *args, struct json_object **ret,
+                    struct vk_err *err);
+int qmp_cmd_device_add(struct qmp_call *c, struct json_object *args, struct json_object **ret,
+                       struct vk_err *err);
+int qmp_cmd_device_del(struct qmp_call *c, struct json_object *args, struct json_object **ret,
+                       struct vk_err *err);
+int qmp_cmd_query_pci(struct qmp_call *c, struct json_object *args, struct json_object **ret,
+                      struct vk_err *err);
 
 extern const struct qmp_command qmp_commands[];
 extern const unsigned qmp_nr_commands;

@@ -265,6 +265,12 @@ const struct qmp_command qmp_commands[] = {
     { "quit",             cmd_quit,             false },
     { "balloon",          cmd_balloon,          true },
     { "query-balloon",    cmd_query_balloon,    false },
+    /* PCI hot-plug (qmp_hotplug.c) */
+    { "getfd",            qmp_cmd_getfd,        true },
+    { "closefd",          qmp_cmd_closefd,      true },
+    { "device_add",       qmp_cmd_device_add,   true },
+    { "device_del",       qmp_cmd_device_del,   true },
+    { "query-pci",        qmp_cmd_query_pci,    false },
 };
 const unsigned qmp_nr_commands = VK_ARRAY_SIZE(qmp_commands);
 

@@ -340,7 +340,8 @@ int virtio_net_create(struct machine *m, const char *spec, struct vk_err *err)
     n->vd = vd;
     vd->ops = &virtio_net_ops;
     vd->priv = n;
-    own_tap = true;   /* from here on the device owns the fd, inherited or not */
+    /* Once plugged the device owns the fd, inherited or not; a failed
+     * create closes only a TAP it opened itself (fd=N stays the caller's). */
     if ((r = virtio_pci_create(m, vd, 2, 256, err)))
         goto fail;
     vk_kv_free(&kv);

@@ -387,6 +387,8 @@ static void guest_written(void *opaque, uint64_t gpa, uint64_t len)
     machine_dma_written(opaque, gpa, len);
 }
 
+static void transport_free(struct virtio_dev *vd, bool destroy_device);
+
 int virtio_pci_create(struct machine *m, struct virtio_dev *vd, unsigned nr_queues,
                       uint16_t queue_max, struct vk_err *err)
 {
@@ -429,7 +431,7 @@ int virtio_pci_create(struct machine *m, struct virtio_dev *vd, unsigned nr_queu
     add_virtio_cap(d, VIRTIO_PCI_CAP_NOTIFY, BAR_NOTIFY, NOTIFY_MULT * nr_queues, true);
     int r = pci_device_add_msix(d, 1, VK_MIN(nr_queues + 1, (unsigned)PCI_MSIX_MAX));
     if (r) {
-        virtio_pci_destroy(vd);
+        transport_free(vd, false);
         return vk_err_set(err, r, "%s: cannot add MSI-X", vd->ops->name);
     }
     for (unsigned q = 0; q < nr_queues; q++) {
@@ -439,13 +441,13 @@ int virtio_pci_create(struct machine *m, struct virtio_dev *vd, unsigned nr_queu
         t->efd = eventfd(0, EFD_CLOEXEC);
         if (t->efd < 0 || pthread_create(&t->thread, NULL, vq_thread_main, t)) {
             r = vk_err_errno(err, -errno, "%s: cannot start I/O thread", vd->ops->name);
-            virtio_pci_destroy(vd);
+            transport_free(vd, false);
             return r;
         }
         t->started = true;
     }
     if ((r = pci_bus_add(bus, d, -1, err))) {
-        virtio_pci_destroy(vd);
+        transport_free(vd, false);
         return r;
     }
     pthread_mutex_lock(&bus->lock);
@@ -455,6 +457,14 @@ int virtio_pci_create(struct machine *m, struct virtio_dev *vd, unsigned nr_queu
 }
 
 void virtio_pci_destroy(struct virtio_dev *vd)
+{
+    transport_free(vd, true);
+}
+
+/* Unplug and free the transport; destroy_device: also the device model
+ * behind it. A failed virtio_pci_create leaves the device model to its
+ * constructor, which frees what it allocated itself. */
+static void transport_free(struct virtio_dev *vd, bool destroy_device)
 {
     struct virtio_pci *vp = vd->transport;
     if (!vp)
@@ -477,7 +487,7 @@ void virtio_pci_destroy(struct virtio_dev *vd)
         if (t->efd > 0)
             close(t->efd);
     }
-    if (vd->ops->destroy)
+    if (destroy_device && vd->ops->destroy)
         vd->ops->destroy(vd);
     free(vp->threads);
     free(vp->queue_vector);

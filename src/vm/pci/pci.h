@@ -7,8 +7,8 @@
  * from inside a bus handler.
  *
  * Hot-plug: devices may be added to or removed from a live bus
- * (pci_bus_add/pci_bus_remove take the bus lock); signalling the guest
- * (ACPI GPE / PCIe native hot-plug) is the designed next step, see docs/pci.md.
+ * (pci_bus_add/pci_bus_remove take the bus lock); the guest is told through
+ * ACPI hot-plug (pci_hotplug.h, docs/pci.md).
  */
 #ifndef VK_VM_PCI_H
 #define VK_VM_PCI_H

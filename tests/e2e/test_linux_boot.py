@@ -133,8 +133,9 @@ def netns():
 @needs_root
 @needs_tool("socat")
 def test_disk_and_network_user_space(initrd, disk, netns):
+    # `ip netns exec` execs socat itself, so killing the Popen kills socat
     listener = subprocess.Popen(
-        ["ip", "netns", "exec", netns, "timeout", "600", "socat",
+        ["ip", "netns", "exec", netns, "socat",
          "TCP-LISTEN:5555,reuseaddr", "SYSTEM:read l; echo \"pong: $l\""],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -264,9 +264,16 @@ int vk_client_call(struct vk_client *c, const char *method, struct json_object *
     json_object_object_add(req, "params", params ? params : json_object_new_object());
     size_t len;
     const char *s = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &len);
-    int r = send_all(c->fd, s, len);
-    if (r == 0)
-        r = send_all(c->fd, "\n", 1);
+    /* One write per message, newline included: a peer that answers and
+     * closes after reading the JSON must not turn the newline into EPIPE. */
+    char *line = malloc(len + 1);
+    int r = -ENOMEM;
+    if (line) {
+        memcpy(line, s, len);
+        line[len] = '\n';
+        r = send_all(c->fd, line, len + 1);
+        free(line);
+    }
     json_object_put(req);
     if (r < 0) {
         c->last_code = VK_RPC_E_INTERNAL;

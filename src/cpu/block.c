@@ -145,6 +145,7 @@ void cpu_block_cache_flush(struct cpu_x86 *cpu)
     memset(cpu->bc_hash, 0, BC_HASH * sizeof(*cpu->bc_hash));
     cpu->bc_arena_used = 0;
     memset(cpu->jc, 0, sizeof(cpu->jc));   /* it points into the arena */
+    cpu->chain_from = NULL;
 }
 
 static unsigned bc_hash(uint64_t phys, uint32_t mode)
@@ -194,6 +195,8 @@ struct cpu_block *cpu_block_get(struct cpu_x86 *cpu, uint64_t lin)
     b->lin = lin;
     b->mode = mode;
     b->host_page = cpu_lin_host_r(cpu, lin & ~0xfffull, ACC_X);
+    b->succ[0] = b->succ[1] = NULL;
+    b->succ_lin[0] = b->succ_lin[1] = 1;   /* never a valid target */
     b->page = cpu_code_page_get(cpu->shared, phys >> 12, true);
     if (!b->page)
         cpu_fail(cpu, "out of memory for code page tracking");

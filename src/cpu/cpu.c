@@ -349,6 +349,9 @@ static bool check_events(struct cpu_x86 *cpu)
 
 static void exec_block(struct cpu_x86 *cpu)
 {
+    /* the block executed just before, if it ended normally in this page */
+    struct cpu_block *from = cpu->chain_from;
+    cpu->chain_from = NULL;
     uint64_t lin = cpu->code64 ? cpu->rip : (uint32_t)(cpu->seg[S_CS].base + cpu->rip);
     unsigned h = (unsigned)(lin ^ (lin >> 11)) & (CPU_JC_SIZE - 1);
     struct cpu_block *b = cpu->jc[h].b;
@@ -403,18 +406,58 @@ static void exec_block(struct cpu_x86 *cpu)
         }
         return;
     }
-    for (; in < end; in++) {
-        cpu->insn_rip = cpu->rip;
-        cpu->rip += in->len;
-        in->fn(cpu, in);
-        if (__builtin_expect(cpu->stop != -1, 0)) {
-            in++;
-            break;
-        }
+    /* Run the block, then follow cached successors inside the same linear
+     * page without going back to the run loop (chaining): the page's TLB
+     * entry and the decode mode/CPL checked for the first block still hold
+     * as long as no instruction ended the block early (CR/INVLPG/MSR writes,
+     * code writes, I/O: stop != -1) and CPL/mode did not change. */
+    uint64_t page = lin & ~0xfffull;
+    uint8_t cpl0 = cpu->cpl;
+    uint32_t mode0 = b->mode;
+    if (from && cpu->chain_from_page == page && cpu->chain_from_cpl == cpl0 &&
+        from->mode == mode0 && b->page) {
+        unsigned k = from->succ[0] && from->succ_lin[0] != lin ? 1 : 0;
+        from->succ[k] = b;
+        from->succ_lin[k] = lin;
+        from->succ_epoch[k] = cpu->seen_write_epoch;
     }
-    cpu->retired += (uint64_t)(in - b->insns);
-    if (!cpu->code64)
-        cpu->rip &= cpu->code32 ? 0xffffffffu : 0xffffu;
+    for (unsigned n = 0;; n++) {
+        for (; in < end; in++) {
+            cpu->insn_rip = cpu->rip;
+            cpu->rip += in->len;
+            in->fn(cpu, in);
+            if (__builtin_expect(cpu->stop != -1, 0)) {
+                in++;
+                break;
+            }
+        }
+        cpu->retired += (uint64_t)(in - b->insns);
+        if (!cpu->code64)
+            cpu->rip &= cpu->code32 ? 0xffffffffu : 0xffffu;
+        if (cpu->stop != -1 || !b->page)
+            return;
+        uint64_t nlin = cpu->code64 ? cpu->rip : (uint32_t)(cpu->seg[S_CS].base + cpu->rip);
+        if ((nlin & ~0xfffull) != page || cpu->cpl != cpl0 || cpu_decode_mode(cpu) != mode0)
+            return;
+        /* remember where we came from: the run loop links the successor */
+        cpu->chain_from = b;
+        cpu->chain_from_page = page;
+        cpu->chain_from_cpl = cpl0;
+        if (n >= 7 || cpu->retired >= cpu->budget)
+            return;
+        we = atomic_load_explicit(cpu->write_epoch_ptr, memory_order_acquire);
+        unsigned k = b->succ_lin[0] == nlin ? 0 : b->succ_lin[1] == nlin ? 1 : 2;
+        if (k == 2 || !b->succ[k] || b->succ_epoch[k] != we || we != cpu->seen_write_epoch)
+            return;
+        cpu->chain_from = NULL;
+        b = b->succ[k];
+        in = b->insns;
+        end = b->insns + b->ninsns;
+        if (__builtin_expect(cpu->trace >= 2, 0))
+            fprintf(stderr, "cpu%u: chained %04x:%llx phys %llx n %u\n", cpu->index,
+                    cpu->seg[S_CS].sel, (unsigned long long)cpu->rip,
+                    (unsigned long long)b->phys, b->ninsns);
+    }
 }
 
 int cpu_x86_run(struct cpu_x86 *cpu, uint64_t max_insns, struct cpu_x86_exit *exit)

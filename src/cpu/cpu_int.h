@@ -278,6 +278,9 @@ struct cpu_x86 {
      * TLB still maps its page, executable, to the block's RAM page; it is
      * cleared when the block cache is flushed or any code page written */
     struct { uint64_t lin; struct cpu_block *b; } jc[CPU_JC_SIZE];
+    struct cpu_block *chain_from;   /* block that may link to the next one */
+    uint64_t chain_from_page;
+    uint8_t chain_from_cpl;
     uint64_t tlb_gepoch;     /* bumped by flushes that include global pages */
     uint64_t tlb_epoch;      /* 1..0xfff, in the low bits of valid tags: a
                               * flush is epoch++ (entries of older epochs
@@ -460,6 +463,11 @@ struct cpu_block {
     uint32_t ninsns;
     struct cpu_code_page *page;  /* code page record (generation check) */
     uint8_t *host_page;          /* host address of its RAM page */
+    /* chaining: up to two successors in the same linear page, valid while
+     * the shared write epoch is the one they were linked at */
+    struct cpu_block *succ[2];
+    uint64_t succ_lin[2];
+    uint64_t succ_epoch[2];
     uint32_t gen;
     struct cpu_insn insns[];
 };

@@ -22,6 +22,9 @@ struct pci_hotplug {
     uint32_t down_asked;        /* unplug requested, not yet ejected */
     uint32_t eject;             /* guest wrote EJECT: the worker removes them */
     char id[PCI_MAX_SLOTS][PCIHP_ID_MAX];
+    /* The listener runs under notify_lock, so clearing it (control socket
+     * teardown) waits for a call in flight. */
+    pthread_mutex_t notify_lock;
     pcihp_deleted_fn deleted;
     void *deleted_opaque;
     pthread_t worker;
@@ -136,15 +139,10 @@ static unsigned remove_mask(struct pci_hotplug *hp, uint32_t mask,
 static void notify_deleted(struct pci_hotplug *hp, char ids[][PCIHP_ID_MAX], unsigned *slots,
                            unsigned n)
 {
-    pcihp_deleted_fn fn;
-    void *opaque;
-
-    pthread_mutex_lock(&hp->lock);
-    fn = hp->deleted;
-    opaque = hp->deleted_opaque;
-    pthread_mutex_unlock(&hp->lock);
-    for (unsigned i = 0; fn && i < n; i++)
-        fn(opaque, ids[i], slots[i]);
+    pthread_mutex_lock(&hp->notify_lock);
+    for (unsigned i = 0; hp->deleted && i < n; i++)
+        hp->deleted(hp->deleted_opaque, ids[i], slots[i]);
+    pthread_mutex_unlock(&hp->notify_lock);
 }
 
 static void *worker_main(void *arg)
@@ -177,9 +175,11 @@ static void *worker_main(void *arg)
             n = remove_mask(hp, mask, ids, slots);
         /* else the machine is ending or rebooting: reset/teardown handle it */
         pthread_mutex_unlock(&hp->lock);
+        /* Tell before the vCPUs go on: a guest that ends right after its
+         * eject must not end the VM before DEVICE_DELETED is queued. */
+        notify_deleted(hp, ids, slots, n);
         if (paused_by_us)
             machine_resume(hp->m);
-        notify_deleted(hp, ids, slots, n);
         pthread_mutex_lock(&hp->lock);
     }
     pthread_mutex_unlock(&hp->lock);
@@ -251,10 +251,10 @@ int pci_hotplug_unplug(struct pci_hotplug *hp, const char *id, struct vk_err *er
 
 void pci_hotplug_set_listener(struct pci_hotplug *hp, pcihp_deleted_fn fn, void *opaque)
 {
-    pthread_mutex_lock(&hp->lock);
+    pthread_mutex_lock(&hp->notify_lock);
     hp->deleted = fn;
     hp->deleted_opaque = opaque;
-    pthread_mutex_unlock(&hp->lock);
+    pthread_mutex_unlock(&hp->notify_lock);
 }
 
 static uint32_t cfg32(const struct pci_device *d, unsigned off)
@@ -333,6 +333,7 @@ static void hp_destroy(void *state)
     }
     bus_unregister(&hp->m->pio, hp->base, hp);
     pthread_cond_destroy(&hp->cond);
+    pthread_mutex_destroy(&hp->notify_lock);
     pthread_mutex_destroy(&hp->lock);
     free(hp);
 }
@@ -352,9 +353,11 @@ static int hp_init(struct machine *m, const struct device_config *cfg, void **st
     hp->m = m;
     hp->base = (uint16_t)cfg->base;
     pthread_mutex_init(&hp->lock, NULL);
+    pthread_mutex_init(&hp->notify_lock, NULL);
     pthread_cond_init(&hp->cond, NULL);
     r = bus_register(&m->pio, cfg->base, PCIHP_LEN, &hp_ops, hp, "pci-hotplug", err);
     if (r < 0) {
+        pthread_mutex_destroy(&hp->notify_lock);
         pthread_cond_destroy(&hp->cond);
         pthread_mutex_destroy(&hp->lock);
         free(hp);

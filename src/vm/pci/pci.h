@@ -112,6 +112,7 @@ struct pci_device {
     uint8_t *last_cap_next;     /* pointer to the previous cap's next field */
     struct pci_msix msix;
     bool intx_level;
+    char id[64];                /* QMP qdev id ("" = none), see pci_hotplug.h */
 };
 
 struct pci_bus {

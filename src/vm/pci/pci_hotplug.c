@@ -21,7 +21,6 @@ struct pci_hotplug {
     uint32_t up, down;          /* latched for the guest (read clears) */
     uint32_t down_asked;        /* unplug requested, not yet ejected */
     uint32_t eject;             /* guest wrote EJECT: the worker removes them */
-    char id[PCI_MAX_SLOTS][PCIHP_ID_MAX];
     /* The listener runs under notify_lock, so clearing it (control socket
      * teardown) waits for a call in flight. */
     pthread_mutex_t notify_lock;
@@ -97,9 +96,10 @@ static const struct bus_ops hp_ops = { .read = hp_read, .write = hp_write };
 
 /* ---- removal -------------------------------------------------------------- */
 
-/* Remove the device in `slot` if there is one. hp->lock held, vCPUs parked
- * (or not running). Returns true if a device went away. */
-static bool remove_slot(struct pci_hotplug *hp, unsigned slot)
+/* Remove the device in `slot` if there is one; its id goes to `id`.
+ * hp->lock held, vCPUs parked (or not running). Returns true if a device
+ * went away. */
+static bool remove_slot(struct pci_hotplug *hp, unsigned slot, char id[PCIHP_ID_MAX])
 {
     struct pci_bus *bus = bus_of(hp);
     struct pci_device *d;
@@ -115,6 +115,7 @@ static bool remove_slot(struct pci_hotplug *hp, unsigned slot)
         vk_warn_ratelimited("pci-hotplug: %s in slot %u cannot be removed", d->name, slot);
         return false;
     }
+    snprintf(id, PCIHP_ID_MAX, "%s", d->id);
     d->ops->destroy(d);          /* unplugs itself from the bus, then frees d */
     hp->down_asked &= ~(1u << slot);
     return true;
@@ -127,11 +128,9 @@ static unsigned remove_mask(struct pci_hotplug *hp, uint32_t mask,
     unsigned n = 0;
 
     for (unsigned s = 1; s < PCI_MAX_SLOTS; s++) {
-        if (!(mask & (1u << s)) || !remove_slot(hp, s))
+        if (!(mask & (1u << s)) || !remove_slot(hp, s, ids[n]))
             continue;
-        memcpy(ids[n], hp->id[s], PCIHP_ID_MAX);
         slots[n++] = s;
-        hp->id[s][0] = 0;
     }
     return n;
 }
@@ -200,11 +199,14 @@ int pci_hotplug_plug(struct pci_hotplug *hp, pcihp_create_fn create, const char 
         return vk_err_set(err, -EINVAL, "device id is longer than %d characters",
                           PCIHP_ID_MAX - 1);
     pthread_mutex_lock(&hp->lock);
-    for (unsigned s = 1; id && id[0] && s < PCI_MAX_SLOTS; s++) {
-        if (!strcmp(hp->id[s], id)) {
-            pthread_mutex_unlock(&hp->lock);
-            return vk_err_set(err, -EEXIST, "Duplicate device ID '%s'", id);
-        }
+    bool dup = false;
+    pthread_mutex_lock(&bus->lock);
+    for (unsigned s = 0; id && id[0] && s < PCI_MAX_SLOTS; s++)
+        dup |= bus->slots[s] && !strcmp(bus->slots[s]->id, id);
+    pthread_mutex_unlock(&bus->lock);
+    if (dup) {
+        pthread_mutex_unlock(&hp->lock);
+        return vk_err_set(err, -EEXIST, "Duplicate device ID '%s'", id);
     }
     /* Constructors pick the first free slot; the new one is the slot that
      * became occupied (plugs are serialised by hp->lock and ejects only
@@ -221,7 +223,10 @@ int pci_hotplug_plug(struct pci_hotplug *hp, pcihp_create_fn create, const char 
         return r < 0 ? r : vk_err_set(err, -EIO, "the device did not appear on the bus");
     }
     unsigned slot = (unsigned)__builtin_ctz(added);
-    snprintf(hp->id[slot], PCIHP_ID_MAX, "%s", id ? id : "");
+    pthread_mutex_lock(&bus->lock);
+    if (id && id[0] && bus->slots[slot])
+        snprintf(bus->slots[slot]->id, sizeof(bus->slots[slot]->id), "%s", id);
+    pthread_mutex_unlock(&bus->lock);
     hp->up |= 1u << slot;
     pthread_mutex_unlock(&hp->lock);
     raise_gpe(hp);
@@ -234,10 +239,15 @@ int pci_hotplug_unplug(struct pci_hotplug *hp, const char *id, struct vk_err *er
 
     if (!id || !id[0])
         return vk_err_set(err, -EINVAL, "a device id is required");
+    struct pci_bus *bus = bus_of(hp);
     pthread_mutex_lock(&hp->lock);
-    for (unsigned s = 1; s < PCI_MAX_SLOTS && !slot; s++)
-        if (!strcmp(hp->id[s], id) && (occupied(bus_of(hp)) & (1u << s)))
-            slot = s;
+    if (bus) {
+        pthread_mutex_lock(&bus->lock);
+        for (unsigned s = 1; s < PCI_MAX_SLOTS && !slot; s++)
+            if (bus->slots[s] && !strcmp(bus->slots[s]->id, id))
+                slot = s;
+        pthread_mutex_unlock(&bus->lock);
+    }
     if (!slot) {
         pthread_mutex_unlock(&hp->lock);
         return vk_err_set(err, -ENODEV, "Device '%s' not found", id);
@@ -287,7 +297,7 @@ unsigned pci_hotplug_query(struct pci_hotplug *hp, struct pcihp_info *out, unsig
         i->subsys_vendor = (uint16_t)cfg32(d, PCI_SUBSYSTEM_VENDOR_ID);
         i->subsys = (uint16_t)(cfg32(d, PCI_SUBSYSTEM_VENDOR_ID) >> 16);
         i->irq = d->cfg[PCI_INTERRUPT_LINE];
-        memcpy(i->id, hp->id[s], PCIHP_ID_MAX);
+        snprintf(i->id, sizeof(i->id), "%s", d->id);
         for (unsigned b = 0; b < 6; b++) {
             const struct pci_bar *bar = &d->bars[b];
             if (bar->type == PCI_BAR_NONE)

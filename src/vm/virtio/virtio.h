@@ -155,6 +155,12 @@ void virtio_mark_broken(struct virtio_dev *vd, const char *fmt, ...) VK_PRINTF(2
 int virtio_pci_create(struct machine *m, struct virtio_dev *vd, unsigned nr_queues,
                       uint16_t queue_max, struct vk_err *err) VK_MUST_CHECK;
 void virtio_pci_destroy(struct virtio_dev *vd);
+/* QMP ids (the id= option of --disk/--net, for device_del): check one
+ * before creating the device (-EINVAL unless a letter then letters, digits,
+ * '-', '.', '_', at most 63; -EEXIST if a function on the bus has it), set
+ * it once plugged. */
+int virtio_pci_check_id(struct machine *m, const char *id, struct vk_err *err) VK_MUST_CHECK;
+void virtio_pci_set_id(struct virtio_dev *vd, const char *id);
 
 /* Device constructors: parse the option string, open the backend, plug in. */
 int virtio_blk_create(struct machine *m, const char *spec, struct vk_err *err) VK_MUST_CHECK;

@@ -234,7 +234,7 @@ int virtio_blk_create(struct machine *m, const char *spec, struct vk_err *err)
     if (r)
         return r;
     static const char *const known[] = { "path", "format", "readonly", "cache", "serial",
-                                         "queues", "discard" };
+                                         "queues", "discard", "id" };
     for (size_t i = 0; i < kv.n; i++) {
         bool ok = false;
         for (size_t k = 0; k < VK_ARRAY_SIZE(known); k++)
@@ -248,6 +248,7 @@ int virtio_blk_create(struct machine *m, const char *spec, struct vk_err *err)
     const char *path = vk_kv_get(&kv, "path"), *fmt = vk_kv_get(&kv, "format");
     const char *cache = vk_kv_get(&kv, "cache"), *serial = vk_kv_get(&kv, "serial");
     const char *ro = vk_kv_get(&kv, "readonly"), *queues = vk_kv_get(&kv, "queues");
+    char id[64] = "";
     int readonly = ro ? vk_parse_bool(ro) : 0, nq = 1;
     struct vblk *b = calloc(1, sizeof(*b));
     struct virtio_dev *vd = calloc(1, sizeof(*vd));
@@ -273,6 +274,13 @@ int virtio_blk_create(struct machine *m, const char *spec, struct vk_err *err)
     else if (cache && strcmp(cache, "writeback")) {
         r = vk_err_set(err, -EINVAL, "--disk: cache=%s: expected none or writeback", cache);
         goto fail;
+    }
+    if (vk_kv_get(&kv, "id")) {
+        if ((r = virtio_pci_check_id(m, vk_kv_get(&kv, "id"), err)) < 0) {
+            vk_err_prefix(err, "--disk");
+            goto fail;
+        }
+        snprintf(id, sizeof(id), "%s", vk_kv_get(&kv, "id"));
     }
     if (serial && strlen(serial) > 20) {
         r = vk_err_set(err, -EINVAL, "--disk: serial '%s' is longer than 20 characters", serial);
@@ -307,6 +315,8 @@ int virtio_blk_create(struct machine *m, const char *spec, struct vk_err *err)
         blk_close(b->img);
         free(b);
         free(vd);
+    } else if (id[0]) {
+        virtio_pci_set_id(vd, id);
     }
     return r;
 fail:

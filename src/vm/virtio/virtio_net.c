@@ -274,7 +274,7 @@ int virtio_net_create(struct machine *m, const char *spec, struct vk_err *err)
     int r = vk_kv_parse(spec, NULL, &kv, err);
     if (r)
         return r;
-    const char *tap = NULL, *fd = NULL, *mac = NULL;
+    const char *tap = NULL, *fd = NULL, *mac = NULL, *id = NULL;
     struct vnet *n = calloc(1, sizeof(*n));
     struct virtio_dev *vd = calloc(1, sizeof(*vd));
     bool own_tap = false;
@@ -288,10 +288,15 @@ int virtio_net_create(struct machine *m, const char *spec, struct vk_err *err)
         if (!strcmp(k, "tap")) tap = kv.items[i].val;
         else if (!strcmp(k, "fd")) fd = kv.items[i].val;
         else if (!strcmp(k, "mac")) mac = kv.items[i].val;
+        else if (!strcmp(k, "id")) id = kv.items[i].val;
         else {
             r = vk_err_set(err, -EINVAL, "--net: unknown option '%s'", k);
             goto fail;
         }
+    }
+    if (id && (r = virtio_pci_check_id(m, id, err)) < 0) {
+        vk_err_prefix(err, "--net");
+        goto fail;
     }
     if (!!tap == !!fd) {
         r = vk_err_set(err, -EINVAL, "--net: give exactly one of tap=NAME or fd=N");
@@ -344,6 +349,8 @@ int virtio_net_create(struct machine *m, const char *spec, struct vk_err *err)
      * create closes only a TAP it opened itself (fd=N stays the caller's). */
     if ((r = virtio_pci_create(m, vd, 2, 256, err)))
         goto fail;
+    if (id)
+        virtio_pci_set_id(vd, id);
     vk_kv_free(&kv);
     /* From here the device is on the bus and the bus teardown frees it. */
     if (pthread_create(&n->rx_thread, NULL, rx_main, n))

@@ -496,6 +496,40 @@ static void transport_free(struct virtio_dev *vd, bool destroy_device)
     vd->transport = NULL;
 }
 
+int virtio_pci_check_id(struct machine *m, const char *id, struct vk_err *err)
+{
+    struct pci_bus *bus = machine_pci_bus(m);
+    size_t len = strlen(id);
+    bool ok = len > 0 && len < sizeof(((struct pci_device *)0)->id) &&
+              ((id[0] >= 'a' && id[0] <= 'z') || (id[0] >= 'A' && id[0] <= 'Z'));
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+             (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '.' || id[i] == '_';
+    if (!ok)
+        return vk_err_set(err, -EINVAL, "id '%.64s' is not an identifier (a letter, then "
+                          "letters, digits, '-', '.', '_')", id);
+    int r = 0;
+    if (bus) {
+        pthread_mutex_lock(&bus->lock);
+        for (unsigned s = 0; s < PCI_MAX_SLOTS && !r; s++)
+            if (bus->slots[s] && !strcmp(bus->slots[s]->id, id))
+                r = vk_err_set(err, -EEXIST, "Duplicate device ID '%s'", id);
+        pthread_mutex_unlock(&bus->lock);
+    }
+    return r;
+}
+
+void virtio_pci_set_id(struct virtio_dev *vd, const char *id)
+{
+    struct virtio_pci *vp = vd->transport;
+
+    if (!vp || !vp->pci.bus)
+        return;
+    pthread_mutex_lock(&vp->pci.bus->lock);
+    snprintf(vp->pci.id, sizeof(vp->pci.id), "%s", id);
+    pthread_mutex_unlock(&vp->pci.bus->lock);
+}
+
 struct virtio_dev *virtio_find(struct machine *m, uint16_t device_id)
 {
     struct pci_bus *bus = machine_pci_bus(m);

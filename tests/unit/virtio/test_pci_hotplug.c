@@ -195,6 +195,7 @@ static void test_plug_use_unplug(const char *img)
     /* unplug: the host asks, the guest ejects */
     tap_is_int(pci_hotplug_unplug(HP, "disk1", &err), 0, "unplug requested");
     tap_ok(gpe_sts() & (1u << PCIHP_GPE_BIT), "GPE latched again");
+    tap_is_int(deleted_count, 0, "nothing deleted before the guest ejects");
     tap_is_int(hp_reg(PCIHP_DOWN), 1u << 1, "DOWN reports slot 1");
     tap_is_int(hp_reg(PCIHP_DOWN), 0, "DOWN cleared by the read");
     gpe_ack();
@@ -204,6 +205,9 @@ static void test_plug_use_unplug(const char *img)
     tap_is_str(deleted_id, "disk1", "listener told: disk1");
     tap_is_int(deleted_slot, 1, "... from slot 1");
     tap_is_int(hp_reg(PCIHP_PRESENT), 0, "slot 1 is empty");
+    /* the listener runs while the vCPUs are parked; they go on right after */
+    while (machine_get_state(M) == MACHINE_PAUSED)
+        relax(NULL);
     tap_is_int(machine_get_state(M), MACHINE_RUNNING, "the machine runs again after the eject");
     tap_is_int(pci_hotplug_query(HP, info, 32), 1, "query: only the host bridge");
     uint32_t vendor = cfg_read(NULL, 1, 0, 4);
@@ -265,6 +269,38 @@ static void tap_skip(int n, const char *why)
 {
     for (int i = 0; i < n; i++)
         printf("ok %d # SKIP %s\n", ++tap_n, why);
+}
+
+/* Devices from the command line (--disk/--net id=...) can be unplugged
+ * by id too. */
+static void test_cold_plugged_ids(const char *img)
+{
+    struct vk_err err = { 0 };
+    char spec[300];
+    unsigned before = deleted_count;
+
+    snprintf(spec, sizeof(spec), "path=%s,format=raw,readonly=on,id=boot0", img);
+    tap_is_int(virtio_blk_create(M, spec, &err), 0, "--disk ...,id=boot0 created");
+    snprintf(spec, sizeof(spec), "path=%s,format=raw,readonly=on,id=boot0", img);
+    tap_is_int(virtio_blk_create(M, spec, &err), -EEXIST, "a second id=boot0 is refused");
+    snprintf(spec, sizeof(spec), "path=%s,format=raw,id=0bad", img);
+    tap_is_int(virtio_blk_create(M, spec, &err), -EINVAL, "a malformed id is refused");
+    tap_is_int(virtio_net_create(M, "tap=x,id=boot0", &err), -EEXIST,
+               "--net with a taken id is refused before opening anything");
+    tap_is_int(pci_hotplug_plug(HP, virtio_rng_create, "", "boot0", &err), -EEXIST,
+               "device_add with the id of a cold-plugged device is refused");
+    struct pcihp_info info[32];
+    unsigned n = pci_hotplug_query(HP, info, 32), slot = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (!strcmp(info[i].id, "boot0"))
+            slot = info[i].slot;
+    tap_ok(slot > 0, "query shows qdev id boot0 (slot %u)", slot);
+    tap_is_int(pci_hotplug_unplug(HP, "boot0", &err), 0, "device_del boot0");
+    tap_is_int(hp_reg(PCIHP_DOWN), 1u << slot, "DOWN reports its slot");
+    hp_write(PCIHP_EJECT, 1u << slot);
+    wait_deleted(before + 1);
+    tap_is_str(deleted_id, "boot0", "boot0 deleted");
+    gpe_ack();
 }
 
 static uint32_t le32(const uint8_t *p)
@@ -383,6 +419,14 @@ int main(void)
     }
     test_plug_use_unplug(img);
     test_hostile_and_full();
+    /* free a few slots for the next part */
+    struct vk_err err = { 0 };
+    unsigned before = deleted_count;
+    tap_is_int(pci_hotplug_unplug(HP, "rng20", &err), 0, "unplug rng20");
+    hp_write(PCIHP_EJECT, 1u << 21);
+    wait_deleted(before + 1);
+    tap_is_int(hp_reg(PCIHP_DOWN), 1u << 21, "DOWN had slot 21");
+    test_cold_plugged_ids(img);
     fake_machine_free(M);
     unlink(img);
     test_aml();

@@ -128,6 +128,52 @@ static void f_movzx_load##n(struct cpu_x86 *cpu, const struct cpu_insn *in)     
 GEN2(4)
 GEN2(8)
 
+static uint32_t szp_flags(uint64_t r, unsigned n)
+{
+    uint32_t fl = 0;
+    if (!r) fl |= F_ZF;
+    if (r & sign_bit(n)) fl |= F_SF;
+    if (cpu_parity((uint8_t)r)) fl |= F_PF;
+    return fl;
+}
+
+/* SHL/SHR/SAR on a register (C1 imm, D1 by one, D3 by CL), same results
+ * and flags as bits.c: AF clear, OF as for a count of 1. */
+#define GEN3(n)                                                                      \
+static void f_shift_r##n(struct cpu_x86 *cpu, const struct cpu_insn *in)             \
+{                                                                                    \
+    unsigned op = in->reg & 7, bits = n * 8;                                         \
+    unsigned count = in->op == 0xc1 ? (unsigned)in->imm : in->op == 0xd1 ? 1u        \
+                                    : (unsigned)cpu->r[R_CX];                        \
+    count &= n == 8 ? 63 : 31;                                                       \
+    uint64_t a = MASK(n, cpu->r[in->rm]), r;                                         \
+    uint32_t cf, fl;                                                                 \
+    if (!count) {                                                                    \
+        WR(cpu, in->rm, n, a);                                                       \
+        return;                                                                      \
+    }                                                                                \
+    if (op == 5) {                                                                   \
+        r = a >> count;                                                              \
+        cf = (uint32_t)(a >> (count - 1)) & 1;                                       \
+        fl = szp_flags(r, n) | (cf ? F_CF : 0) | (((a >> (bits - 1)) & 1) ? F_OF : 0); \
+    } else if (op == 7) {                                                            \
+        int64_t s = sext(a, n);                                                      \
+        r = MASK(n, (uint64_t)(s >> count));                                         \
+        cf = (uint32_t)(s >> (count - 1)) & 1;                                       \
+        fl = szp_flags(r, n) | (cf ? F_CF : 0);                                      \
+    } else {                                                                         \
+        r = MASK(n, a << count);                                                     \
+        cf = (uint32_t)(a >> (bits - count)) & 1;                                    \
+        fl = szp_flags(r, n) | (cf ? F_CF : 0) |                                     \
+             ((((r >> (bits - 1)) & 1) ^ cf) ? F_OF : 0);                            \
+    }                                                                                \
+    cpu_set_arith_flags(cpu, fl);                                                    \
+    WR(cpu, in->rm, n, r);                                                           \
+}
+
+GEN3(4)
+GEN3(8)
+
 /* Pick a specialised handler for `in` if one applies (decode.c). */
 void cpu_specialise(struct cpu_x86 *cpu, struct cpu_insn *in)
 {
@@ -170,6 +216,12 @@ void cpu_specialise(struct cpu_x86 *cpu, struct cpu_insn *in)
         if (in->mod == 3 && (in->reg & 7) < 2) in->fn = PICK(f_incdec_r);
         return;
     case 0xe8: if (q && cpu->code64) in->fn = f_call64; return;
+    case 0xc1: case 0xd1: case 0xd3: {
+        unsigned r = in->reg & 7;
+        if (in->mod == 3 && (r == 4 || r == 5 || r == 7))
+            in->fn = PICK(f_shift_r);
+        return;
+    }
     case 0xc3: if (q && cpu->code64) in->fn = f_ret64; return;
     case 0x8d: if (in->mod != 3) in->fn = PICK(f_lea); return;
     case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf:

@@ -26,14 +26,15 @@ def run_timed(cmd):
                            timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         return None, "timeout"
-    return time.monotonic() - t0, p.stdout.decode(errors="replace")
+    # isa-debug-exit: status 1 is a passing guest
+    return (time.monotonic() - t0, "") if p.returncode == 1 else (None, "failed")
 
 
 def best(cmd, n=1):
     times = []
     for _ in range(n):
         t, out = run_timed(cmd)
-        if t is None or "SUMMARY" not in out and "PASS" not in out:
+        if t is None:
             return None
         times.append(t)
     return min(times)

@@ -126,6 +126,13 @@ int qmp_execute(struct vkd *d, struct domain *dom, const char *command, struct v
 int qmp_call(struct vkd *d, struct domain *dom, const char *command, struct json_object *args,
              struct json_object **ret, struct vk_err *err);
 void qmp_close(struct vkd *d, struct domain *dom);
+/* PCI hot-plug: a command with a descriptor attached (SCM_RIGHTS; QMP
+ * getfd), and waiting for an event whose data[key] == value (NULL key: any
+ * data), handling other events met meanwhile. */
+int qmp_call_fd(struct vkd *d, struct domain *dom, const char *command, struct json_object *args,
+                int fd, struct vk_err *err);
+int qmp_wait_event(struct vkd *d, struct domain *dom, const char *event, const char *key,
+                   const char *value, int timeout_ms, struct vk_err *err);
 
 /* Console (console.c) */
 int console_connect(struct vkd *d, struct domain *dom, const char *path);

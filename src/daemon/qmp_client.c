@@ -227,6 +227,76 @@ int qmp_execute(struct vkd *d, struct domain *dom, const char *command, struct v
     return qmp_call(d, dom, command, NULL, NULL, err);
 }
 
+/* ---- hot-plug helpers (PCI hot-plug engineer) ---- */
+
+int qmp_call_fd(struct vkd *d, struct domain *dom, const char *command, struct json_object *args,
+                int fd, struct vk_err *err)
+{
+    if (dom->qmp_fd < 0)
+        return vk_err_set(err, -ENOTCONN, "the VM's control socket is not connected");
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "execute", json_object_new_string(command));
+    if (args)
+        json_object_object_add(o, "arguments", json_object_get(args));
+    char line[1024];
+    int n = snprintf(line, sizeof(line), "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return vk_err_set(err, -E2BIG, "QMP command too long");
+    /* the descriptor travels with the command's bytes (SCM_RIGHTS) */
+    union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct iovec iov = { line, (size_t)n };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                          .msg_controllen = sizeof(ctl.b) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t w;
+    do
+        w = sendmsg(dom->qmp_fd, &msg, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    if (w != n)
+        return vk_err_errno(err, w < 0 ? -errno : -EIO, "writing to the VM's control socket");
+    return wait_reply(d, dom, 'r', NULL, QMP_TIMEOUT_MS, err);
+}
+
+int qmp_wait_event(struct vkd *d, struct domain *dom, const char *event, const char *key,
+                   const char *value, int timeout_ms, struct vk_err *err)
+{
+    int64_t deadline = vk_now_ns() + (int64_t)timeout_ms * 1000000;
+    if (dom->qmp_fd < 0)
+        return vk_err_set(err, -ENOTCONN, "the VM's control socket is not connected");
+    for (;;) {
+        int left = (int)((deadline - vk_now_ns()) / 1000000);
+        if (left <= 0)
+            return vk_err_set(err, -ETIMEDOUT, "no %s event from the VM", event);
+        char *line = NULL;
+        int r = read_line(dom, left, &line);
+        if (r == 0)
+            continue;
+        if (r < 0)
+            return vk_err_errno(err, r, "the VM's control socket");
+        struct json_object *o = json_tokener_parse(line), *v, *data;
+        bool match = false;
+        if (o && json_object_is_type(o, json_type_object) &&
+            json_object_object_get_ex(o, "event", &v) && json_object_is_type(v, json_type_string)) {
+            handle_event(d, dom, json_object_get_string(v));
+            match = !strcmp(json_object_get_string(v), event) &&
+                    (!key || (json_object_object_get_ex(o, "data", &data) &&
+                              json_object_object_get_ex(data, key, &v) &&
+                              json_object_is_type(v, json_type_string) &&
+                              !strcmp(json_object_get_string(v), value)));
+        }
+        json_object_put(o);
+        free(line);
+        if (match)
+            return 0;
+    }
+}
+
 void qmp_close(struct vkd *d, struct domain *dom)
 {
     if (dom->qmp_fd < 0)

@@ -615,28 +615,170 @@ static int commit_def(struct rpc_call *call, struct domain *dom, struct dom_def 
     return 0;
 }
 
+/* ---- interfaces on a running VM: PCI hot-plug through QMP (docs/pci.md) ---- */
+
+/* --config/--live/--current for interfaces: which definitions change. */
+static int iface_targets(struct rpc_call *call, struct json_object *params, struct domain *dom,
+                         bool *config, bool *live)
+{
+    *config = *live = false;
+    if (rpc_param_bool(call, params, "config", config) < 0 ||
+        rpc_param_bool(call, params, "live", live) < 0)
+        return -1;
+    if (!*config && !*live)     /* --current */
+        *live = dom_is_active(dom), *config = !*live;
+    if (*live && (!dom_is_active(dom) || !dom->live))
+        return rpc_fail(call, VK_RPC_E_STATE, "Requested operation is not valid: domain is not running");
+    if (*config && !dom->def)
+        return rpc_fail(call, VK_RPC_E_STATE, "Requested operation is not valid: transient domains have no persistent config");
+    return 0;
+}
+
+/* The QMP id of an interface: "net" + its MAC without colons (supervise.c
+ * gives start-time interfaces the same id with --net ...,id=). */
+static void iface_qmp_id(const char *mac, char out[16])
+{
+    size_t n = 0;
+    memcpy(out, "net", 3);
+    n = 3;
+    for (const char *p = mac; *p && n < 15; p++)
+        if (*p != ':')
+            out[n++] = *p;
+    out[n] = 0;
+}
+
+/* Plug a virtio-net into the running VM: a TAP from the network side,
+ * passed with getfd, then device_add; the interface joins the live
+ * definition (its TAP is released when the domain stops). */
+static int attach_live(struct rpc_call *call, struct domain *dom, const char *type,
+                       const char *source, const char *mac, const char *target)
+{
+    struct vk_err err = { 0 };
+    char id[16], ifname[16] = "";
+    if (dom->live->n_ifaces >= DOM_MAX_IFACES)
+        return rpc_fail(call, VK_RPC_E_INVALID, "too many interfaces");
+    for (int i = 0; i < dom->live->n_ifaces; i++)
+        if (!strcmp(dom->live->ifaces[i].mac, mac))
+            return rpc_fail(call, VK_RPC_E_INVALID, "the running domain already has an interface with MAC %s", mac);
+    iface_qmp_id(mac, id);
+    struct vk_netif_request req = { .domain = dom->live->name, .type = type, .source = source,
+                                    .mac = mac, .model = "virtio", .target = target };
+    int fd = vk_netif()->acquire(call->d, &req, ifname, &err);
+    if (fd < 0)
+        return fail_vk(call, fd, &err);
+    struct json_object *a = json_object_new_object();
+    json_object_object_add(a, "fdname", json_object_new_string(id));
+    int r = qmp_call_fd(call->d, dom, "getfd", a, fd, &err);
+    json_object_put(a);
+    close(fd);
+    if (r == 0) {
+        a = json_object_new_object();
+        json_object_object_add(a, "driver", json_object_new_string("virtio-net-pci"));
+        json_object_object_add(a, "fd", json_object_new_string(id));
+        json_object_object_add(a, "mac", json_object_new_string(mac));
+        json_object_object_add(a, "id", json_object_new_string(id));
+        r = qmp_call(call->d, dom, "device_add", a, NULL, &err);
+        json_object_put(a);
+        if (r < 0) {
+            struct vk_err ignored = { 0 };
+            a = json_object_new_object();
+            json_object_object_add(a, "fdname", json_object_new_string(id));
+            qmp_call(call->d, dom, "closefd", a, NULL, &ignored);
+            json_object_put(a);
+        }
+    }
+    if (r < 0) {
+        vk_netif()->release(call->d, type, source, ifname);
+        return fail_vk(call, r, &err);
+    }
+    struct dom_iface *f = dom_def_add_iface(dom->live);
+    if (!f)
+        return rpc_fail(call, VK_RPC_E_INTERNAL, "too many interfaces");
+    f->type = strdup(type);
+    f->source = strdup(source);
+    f->model = strdup("virtio");
+    f->target = strdup(ifname);
+    memcpy(f->mac, mac, sizeof(f->mac));
+    if (dom_status_save(call->d, dom, &err) < 0)
+        vk_warn("domain %s: saving runtime state: %s", dom->live->name, err.msg);
+    return 0;
+}
+
+/* device_del, then wait for the guest to eject it (DEVICE_DELETED). */
+#define IFACE_UNPLUG_TIMEOUT_MS 10000
+static int detach_live(struct rpc_call *call, struct domain *dom, const char *type, const char *mac)
+{
+    struct vk_err err = { 0 };
+    int found = -1, matches = 0;
+    for (int i = 0; i < dom->live->n_ifaces; i++) {
+        const struct dom_iface *f = &dom->live->ifaces[i];
+        if (strcmp(f->type, type) || (mac && strcmp(f->mac, mac)))
+            continue;
+        found = i;
+        matches++;
+    }
+    if (!matches)
+        return rpc_fail(call, VK_RPC_E_INVALID, "operation failed: no interface found (type %s%s%s)",
+                        type, mac ? ", mac " : "", mac ? mac : "");
+    if (matches > 1)
+        return rpc_fail(call, VK_RPC_E_INVALID,
+                        "operation failed: domain has %d interfaces of type %s; give --mac", matches, type);
+    char id[16];
+    iface_qmp_id(dom->live->ifaces[found].mac, id);
+    struct json_object *a = json_object_new_object();
+    json_object_object_add(a, "id", json_object_new_string(id));
+    int r = qmp_call(call->d, dom, "device_del", a, NULL, &err);
+    json_object_put(a);
+    if (r == 0)
+        r = qmp_wait_event(call->d, dom, "DEVICE_DELETED", "device", id, IFACE_UNPLUG_TIMEOUT_MS, &err);
+    if (r == -ETIMEDOUT)
+        return rpc_fail(call, VK_RPC_E_FAILED, "operation failed: the guest did not release the "
+                        "interface within %d s (it goes when the guest ejects it)",
+                        IFACE_UNPLUG_TIMEOUT_MS / 1000);
+    if (r < 0)
+        return fail_vk(call, r, &err);
+    struct dom_iface gone = dom->live->ifaces[found];
+    memmove(&dom->live->ifaces[found], &dom->live->ifaces[found + 1],
+            (size_t)(dom->live->n_ifaces - found - 1) * sizeof(gone));
+    dom->live->n_ifaces--;
+    if (gone.target)
+        vk_netif()->release(call->d, gone.type, gone.source, gone.target);
+    free(gone.type); free(gone.source); free(gone.model); free(gone.target);
+    if (dom_status_save(call->d, dom, &err) < 0)
+        vk_warn("domain %s: saving runtime state: %s", dom->live->name, err.msg);
+    return 0;
+}
+
 static int m_attach_if(struct rpc_call *call, struct json_object *params, struct json_object **result)
 {
     const char *type = NULL, *source = NULL, *model = NULL, *mac = NULL, *target = NULL;
+    bool config, live;
     struct domain *dom = find(call, params);
     if (!dom || rpc_param_str(call, params, "type", true, &type) < 0 ||
         rpc_param_str(call, params, "source", true, &source) < 0 ||
         rpc_param_str(call, params, "model", false, &model) < 0 ||
         rpc_param_str(call, params, "mac", false, &mac) < 0 ||
         rpc_param_str(call, params, "target", false, &target) < 0 ||
-        config_only(call, params, dom, "attaching an interface") < 0)
+        iface_targets(call, params, dom, &config, &live) < 0)
         return -1;
     if (strcmp(type, "network") && strcmp(type, "bridge"))
         return rpc_fail(call, VK_RPC_E_UNSUPPORTED, "interface type '%s' is not supported (network, bridge)", type);
     if (model && strcmp(model, "virtio"))
         return rpc_fail(call, VK_RPC_E_UNSUPPORTED, "interface model '%s' is not supported (virtio)", model);
-    if (dom->def->n_ifaces >= DOM_MAX_IFACES)
+    if (config && dom->def->n_ifaces >= DOM_MAX_IFACES)
         return rpc_fail(call, VK_RPC_E_INVALID, "too many interfaces");
     char macbuf[18];
     if (mac && dom_mac_parse(mac, macbuf) < 0)
         return rpc_fail(call, VK_RPC_E_INVALID, "'%s' is not a unicast MAC address", mac);
     if (!mac)
         dom_mac_generate(macbuf);
+    if (live && attach_live(call, dom, type, source, macbuf, target) < 0)
+        return -1;
+    if (!config) {
+        *result = json_object_new_object();
+        json_object_object_add(*result, "mac", json_object_new_string(macbuf));
+        return 0;
+    }
     struct dom_def *next = dom_def_copy(dom->def);
     if (!next)
         return rpc_fail(call, VK_RPC_E_INTERNAL, "out of memory");
@@ -660,14 +802,19 @@ static int m_attach_if(struct rpc_call *call, struct json_object *params, struct
 static int m_detach_if(struct rpc_call *call, struct json_object *params, struct json_object **result)
 {
     const char *type = NULL, *mac = NULL;
+    bool config, live;
     struct domain *dom = find(call, params);
     if (!dom || rpc_param_str(call, params, "type", true, &type) < 0 ||
         rpc_param_str(call, params, "mac", false, &mac) < 0 ||
-        config_only(call, params, dom, "detaching an interface") < 0)
+        iface_targets(call, params, dom, &config, &live) < 0)
         return -1;
     char macbuf[18] = "";
     if (mac && dom_mac_parse(mac, macbuf) < 0)
         return rpc_fail(call, VK_RPC_E_INVALID, "'%s' is not a unicast MAC address", mac);
+    if (live && detach_live(call, dom, type, mac ? macbuf : NULL) < 0)
+        return -1;
+    if (!config)
+        return 0;
     int found = -1, matches = 0;
     for (int i = 0; i < dom->def->n_ifaces; i++) {
         const struct dom_iface *f = &dom->def->ifaces[i];

@@ -398,8 +398,16 @@ static int build_argv(struct vkd *d, const struct dom_def *def, const int *tapfd
         free(p);
     }
     for (int i = 0; i < def->n_ifaces; i++) {
+        /* id: "net" + the MAC's hex digits, for detach-interface --live
+         * (QMP device_del; rpc_domain.c uses the same id) */
+        char id[16] = "net";
+        size_t n = 3;
+        for (const char *p = def->ifaces[i].mac; *p && n < sizeof(id) - 1; p++)
+            if (*p != ':')
+                id[n++] = *p;
+        id[n] = 0;
         arg_add(a, "--net");
-        arg_add(a, "fd=%d,mac=%s", tapfds[i], def->ifaces[i].mac);
+        arg_add(a, "fd=%d,mac=%s,id=%s", tapfds[i], def->ifaces[i].mac, id);
     }
     static const char *const optional[] = { "virtio-rng", "virtio-balloon" };
     const bool want[] = { def->rng, def->memballoon };

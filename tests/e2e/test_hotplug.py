@@ -3,6 +3,7 @@ query-pci / getfd against the freestanding guest tests/guests/virtio/vhotplug,
 which takes the ACPI GPE, uses the new virtio function, ejects it on request;
 DEVICE_DELETED follows. Bad device_add input gets errors, never a crash."""
 import array
+import json
 import os
 import socket
 import subprocess
@@ -217,3 +218,57 @@ def test_hotplug_virtio_net_from_passed_tap_fd(hp_vm, tmp_path):
         assert con.wait() == 1, con.text()
     finally:
         run(["ip", "netns", "del", ns])
+
+
+@needs_kvm
+@needs_root
+@needs_tool("ip")
+def test_daemon_attach_detach_interface_live(tmp_path):
+    """virtkitd: attach-interface --live opens a TAP on a bridge (inside a
+    test namespace), passes it with getfd and plugs a virtio-net; the
+    vhotplug guest takes the GPE and reads the MAC; detach-interface --live
+    returns once the guest ejected it (DEVICE_DELETED) and the TAP is gone."""
+    from test_network import Env, ns_exec
+    if not GUEST.exists():
+        pytest.skip("SKIP: vhotplug.elf is not built (meson option guests=true)")
+    e = Env()
+    try:
+        e.setup()
+        e.start_daemon(VIRTKIT_VM=binary("virtkit-vm"))
+        assert ns_exec(e.ns, "ip", "link", "add", "brhp", "type", "bridge").returncode == 0
+        xml = tmp_path / "hp.xml"
+        xml.write_text(
+            "<domain type='kvm'><name>hp</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>"
+            f"<os><type arch='x86_64'>hvm</type><kernel>{GUEST}</kernel>"
+            "<cmdline>rounds=1</cmdline></os><features><acpi/><apic/></features>"
+            "<devices><serial type='pty'/><console type='pty'/></devices></domain>")
+        assert e.vk("define", xml).returncode == 0
+        r = e.vk("start", "hp")
+        assert r.returncode == 0, r.stderr + (e.root / "virtkitd.log").read_text()
+
+        def taps():
+            links = json.loads(ns_exec(e.ns, "ip", "-j", "link", "show").stdout)
+            return [l for l in links if l.get("master") == "brhp"]
+
+        mac = "52:54:00:77:00:01"
+        r = e.vk("attach-interface", "hp", "--type", "bridge", "--source", "brhp",
+                 "--model", "virtio", "--mac", mac, "--live")
+        assert r.returncode == 0, r.stderr
+        assert "Interface attached successfully" in r.stdout
+        assert len(taps()) == 1, taps()
+        row = next(l for l in e.vk("domiflist", "hp").stdout.splitlines() if mac in l).split()
+        assert row[0] == taps()[0]["ifname"] and "brhp" in row
+        assert mac not in e.vk("dumpxml", "hp", "--inactive").stdout, "--live only"
+        # the guest ejects only after it used the device: a returning
+        # detach proves the GPE, the new function and the eject worked
+        r = e.vk("detach-interface", "hp", "--type", "bridge", "--mac", mac, "--live")
+        assert r.returncode == 0, r.stderr + "".join(
+            p.read_text() for p in e.root.rglob("hp.log"))
+        assert "Interface detached successfully" in r.stdout
+        assert taps() == []
+        assert mac not in e.vk("domiflist", "hp").stdout
+        r = e.vk("detach-interface", "hp", "--type", "bridge", "--live")
+        assert r.returncode == 1 and "no interface found" in r.stderr
+        assert e.vk("destroy", "hp").returncode == 0
+    finally:
+        e.teardown()

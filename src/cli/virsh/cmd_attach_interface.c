@@ -11,7 +11,7 @@ static const struct cli_option_help opts_help[] = {
     { "--mac MAC", "MAC address (default: generated 52:54:00:...)" },
     { "--target DEV", "TAP device name" },
     { "--config", "change the persistent config" },
-    { "--live", "change the running domain (not supported yet)" },
+    { "--live", "change the running domain (PCI hot-plug)" },
     { "--current", "live if running, else config" },
     { "--persistent", "same as --config --live" },
     { NULL, NULL },

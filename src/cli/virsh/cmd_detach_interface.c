@@ -7,7 +7,7 @@ static const struct cli_option_help opts_help[] = {
     { "--type network|bridge", "interface type" },
     { "--mac MAC", "which interface (needed when several match)" },
     { "--config", "change the persistent config" },
-    { "--live", "change the running domain (not supported yet)" },
+    { "--live", "change the running domain (PCI hot-plug)" },
     { "--current", "live if running, else config" },
     { "--persistent", "same as --config --live" },
     { NULL, NULL },

@@ -98,6 +98,10 @@ int guest_main(const char *cmdline)
     outb(pm.gpe0, 0xff);                    /* clear stale status */
     outb(pm.gpe0 + 4, 1u << GPE_BIT);       /* GPE0_EN: the hot-plug bit */
     ioapic_route(pm.sci, SCI_VECTOR, true, false, lapic_id());
+    /* A device plugged before we armed latched UP, but its GPE was
+     * cleared above: collect what is pending, as an OS does at boot. */
+    up_pending |= inl(HP_UP);
+    down_pending |= inl(HP_DOWN);
     gprintf("vhotplug: armed, present 0x%x\n", inl(HP_PRESENT));
 
     for (unsigned r = 0; r < rounds; r++) {

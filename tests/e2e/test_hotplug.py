@@ -271,4 +271,6 @@ def test_daemon_attach_detach_interface_live(tmp_path):
         assert r.returncode == 1 and "no interface found" in r.stderr
         assert e.vk("destroy", "hp").returncode == 0
     finally:
+        if e.daemon:                # VMs outlive their daemon: end ours
+            e.vk("destroy", "hp")
         e.teardown()

@@ -404,6 +404,12 @@ static int alloc_at_end(struct qcow2_state *s, uint64_t n, uint64_t *first, stru
             if (!(s->reftable[bi] >> 63))
                 r = qcow2_update_refcount(s, c, 1, 1, err);
         }
+        /* Those counts (new refcount blocks placed in an existing block's
+         * range count themselves there) sit in the cache: write them out
+         * and sync before the table links the new blocks, or a crash in
+         * between leaves a linked block whose own refcount is 0. */
+        if (r == 0 && k)
+            r = qcache_flush(s, &s->rb_cache, NULL, err);
         if (r == 0 && k)
             r = qcow2_sync(s, err);
         uint8_t e8[8];

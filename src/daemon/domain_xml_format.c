@@ -12,210 +12,184 @@
 
 /* ---- growable string ---------------------------------------------------- */
 
-struct sbuf { char *s; size_t len, cap; bool oom; };
-
-static void sb_add(struct sbuf *b, const char *fmt, ...) VK_PRINTF(2, 3);
-static void sb_add(struct sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = VK_MAX(b->cap * 2, b->len + (size_t)(n < 0 ? 0 : n) + 256);
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 
 /* XML-escaped copy (for text and attribute values) */
-static void sb_esc(struct sbuf *b, const char *s)
+static void sb_esc(struct vk_strbuf *b, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '<': sb_add(b, "&lt;"); break;
-        case '>': sb_add(b, "&gt;"); break;
-        case '&': sb_add(b, "&amp;"); break;
-        case '\'': sb_add(b, "&apos;"); break;
-        case '"': sb_add(b, "&quot;"); break;
-        default: sb_add(b, "%c", *s);
+        case '<': vk_strbuf_printf(b, "&lt;"); break;
+        case '>': vk_strbuf_printf(b, "&gt;"); break;
+        case '&': vk_strbuf_printf(b, "&amp;"); break;
+        case '\'': vk_strbuf_printf(b, "&apos;"); break;
+        case '"': vk_strbuf_printf(b, "&quot;"); break;
+        default: vk_strbuf_printf(b, "%c", *s);
         }
     }
 }
 
-static void sb_elem(struct sbuf *b, const char *indent, const char *name, const char *val)
+static void sb_elem(struct vk_strbuf *b, const char *indent, const char *name, const char *val)
 {
     if (!val)
         return;
-    sb_add(b, "%s<%s>", indent, name);
+    vk_strbuf_printf(b, "%s<%s>", indent, name);
     sb_esc(b, val);
-    sb_add(b, "</%s>\n", name);
+    vk_strbuf_printf(b, "</%s>\n", name);
 }
 
 /* ---- format ---------------------------------------------------------------- */
 
-static void format_disk(struct sbuf *b, const struct dom_disk *d)
+static void format_disk(struct vk_strbuf *b, const struct dom_disk *d)
 {
-    sb_add(b, "    <disk type='%s' device='%s'>\n", d->type, d->device);
-    sb_add(b, "      <driver name='qemu' type='%s'", d->driver_type ? d->driver_type : "raw");
+    vk_strbuf_printf(b, "    <disk type='%s' device='%s'>\n", d->type, d->device);
+    vk_strbuf_printf(b, "      <driver name='qemu' type='%s'", d->driver_type ? d->driver_type : "raw");
     if (d->cache)
-        sb_add(b, " cache='%s'", d->cache);
-    sb_add(b, "/>\n");
+        vk_strbuf_printf(b, " cache='%s'", d->cache);
+    vk_strbuf_printf(b, "/>\n");
     if (d->source) {
-        sb_add(b, "      <source %s='", !strcmp(d->type, "block") ? "dev" : "file");
+        vk_strbuf_printf(b, "      <source %s='", !strcmp(d->type, "block") ? "dev" : "file");
         sb_esc(b, d->source);
-        sb_add(b, "'/>\n");
+        vk_strbuf_printf(b, "'/>\n");
     }
-    sb_add(b, "      <target dev='%s' bus='%s'/>\n", d->target, d->bus);
+    vk_strbuf_printf(b, "      <target dev='%s' bus='%s'/>\n", d->target, d->bus);
     if (d->boot_order)
-        sb_add(b, "      <boot order='%d'/>\n", d->boot_order);
+        vk_strbuf_printf(b, "      <boot order='%d'/>\n", d->boot_order);
     if (d->readonly)
-        sb_add(b, "      <readonly/>\n");
+        vk_strbuf_printf(b, "      <readonly/>\n");
     if (d->shareable)
-        sb_add(b, "      <shareable/>\n");
+        vk_strbuf_printf(b, "      <shareable/>\n");
     sb_elem(b, "      ", "serial", d->serial);
-    sb_add(b, "    </disk>\n");
+    vk_strbuf_printf(b, "    </disk>\n");
 }
 
-static void format_iface(struct sbuf *b, const struct dom_iface *f)
+static void format_iface(struct vk_strbuf *b, const struct dom_iface *f)
 {
-    sb_add(b, "    <interface type='%s'>\n", f->type);
-    sb_add(b, "      <mac address='%s'/>\n", f->mac);
-    sb_add(b, "      <source %s='", f->type);
+    vk_strbuf_printf(b, "    <interface type='%s'>\n", f->type);
+    vk_strbuf_printf(b, "      <mac address='%s'/>\n", f->mac);
+    vk_strbuf_printf(b, "      <source %s='", f->type);
     sb_esc(b, f->source);
-    sb_add(b, "'/>\n");
+    vk_strbuf_printf(b, "'/>\n");
     if (f->target) {
-        sb_add(b, "      <target dev='");
+        vk_strbuf_printf(b, "      <target dev='");
         sb_esc(b, f->target);
-        sb_add(b, "'/>\n");
+        vk_strbuf_printf(b, "'/>\n");
     }
-    sb_add(b, "      <model type='%s'/>\n", f->model ? f->model : "virtio");
+    vk_strbuf_printf(b, "      <model type='%s'/>\n", f->model ? f->model : "virtio");
     if (f->boot_order)
-        sb_add(b, "      <boot order='%d'/>\n", f->boot_order);
-    sb_add(b, "    </interface>\n");
+        vk_strbuf_printf(b, "      <boot order='%d'/>\n", f->boot_order);
+    vk_strbuf_printf(b, "    </interface>\n");
 }
 
 char *dom_def_format(const struct dom_def *def, int id)
 {
-    struct sbuf b = { 0 };
+    struct vk_strbuf b = { 0 };
     char uuid[37];
     dom_uuid_format(def->uuid, uuid);
-    sb_add(&b, "<domain type='%s'", def->type ? def->type : "kvm");
+    vk_strbuf_printf(&b, "<domain type='%s'", def->type ? def->type : "kvm");
     if (id > 0)
-        sb_add(&b, " id='%d'", id);
-    sb_add(&b, ">\n");
+        vk_strbuf_printf(&b, " id='%d'", id);
+    vk_strbuf_printf(&b, ">\n");
     sb_elem(&b, "  ", "name", def->name);
-    sb_add(&b, "  <uuid>%s</uuid>\n", uuid);
+    vk_strbuf_printf(&b, "  <uuid>%s</uuid>\n", uuid);
     sb_elem(&b, "  ", "title", def->title);
     sb_elem(&b, "  ", "description", def->description);
     if (def->metadata && *def->metadata)
-        sb_add(&b, "  <metadata>\n    %s  </metadata>\n", def->metadata);
-    sb_add(&b, "  <memory unit='KiB'>%" PRIu64 "</memory>\n", def->memory_kib);
-    sb_add(&b, "  <currentMemory unit='KiB'>%" PRIu64 "</currentMemory>\n", def->current_kib);
-    sb_add(&b, "  <vcpu placement='static'>%u</vcpu>\n", def->vcpus);
-    sb_add(&b, "  <os>\n    <type arch='%s'", def->arch ? def->arch : "x86_64");
+        vk_strbuf_printf(&b, "  <metadata>\n    %s  </metadata>\n", def->metadata);
+    vk_strbuf_printf(&b, "  <memory unit='KiB'>%" PRIu64 "</memory>\n", def->memory_kib);
+    vk_strbuf_printf(&b, "  <currentMemory unit='KiB'>%" PRIu64 "</currentMemory>\n", def->current_kib);
+    vk_strbuf_printf(&b, "  <vcpu placement='static'>%u</vcpu>\n", def->vcpus);
+    vk_strbuf_printf(&b, "  <os>\n    <type arch='%s'", def->arch ? def->arch : "x86_64");
     if (def->machine) {
-        sb_add(&b, " machine='");
+        vk_strbuf_printf(&b, " machine='");
         sb_esc(&b, def->machine);
-        sb_add(&b, "'");
+        vk_strbuf_printf(&b, "'");
     }
-    sb_add(&b, ">hvm</type>\n");
+    vk_strbuf_printf(&b, ">hvm</type>\n");
     sb_elem(&b, "    ", "kernel", def->kernel);
     sb_elem(&b, "    ", "initrd", def->initrd);
     sb_elem(&b, "    ", "cmdline", def->cmdline);
     for (int i = 0; i < def->n_boot; i++)
-        sb_add(&b, "    <boot dev='%s'/>\n", def->boot[i]);
+        vk_strbuf_printf(&b, "    <boot dev='%s'/>\n", def->boot[i]);
     if (def->bootmenu)
-        sb_add(&b, "    <bootmenu enable='yes'/>\n");
-    sb_add(&b, "  </os>\n");
+        vk_strbuf_printf(&b, "    <bootmenu enable='yes'/>\n");
+    vk_strbuf_printf(&b, "  </os>\n");
     if (def->acpi || def->apic || def->pae) {
-        sb_add(&b, "  <features>\n");
+        vk_strbuf_printf(&b, "  <features>\n");
         if (def->acpi)
-            sb_add(&b, "    <acpi/>\n");
+            vk_strbuf_printf(&b, "    <acpi/>\n");
         if (def->apic)
-            sb_add(&b, "    <apic/>\n");
+            vk_strbuf_printf(&b, "    <apic/>\n");
         if (def->pae)
-            sb_add(&b, "    <pae/>\n");
-        sb_add(&b, "  </features>\n");
+            vk_strbuf_printf(&b, "    <pae/>\n");
+        vk_strbuf_printf(&b, "  </features>\n");
     }
     if (def->cpu_mode || def->cpu_model || def->sockets) {
-        sb_add(&b, "  <cpu");
+        vk_strbuf_printf(&b, "  <cpu");
         if (def->cpu_mode)
-            sb_add(&b, " mode='%s'", def->cpu_mode);
+            vk_strbuf_printf(&b, " mode='%s'", def->cpu_mode);
         if (def->cpu_model || def->sockets) {
-            sb_add(&b, ">\n");
+            vk_strbuf_printf(&b, ">\n");
             sb_elem(&b, "    ", "model", def->cpu_model);
             if (def->sockets)
-                sb_add(&b, "    <topology sockets='%u' dies='%u' cores='%u' threads='%u'/>\n",
+                vk_strbuf_printf(&b, "    <topology sockets='%u' dies='%u' cores='%u' threads='%u'/>\n",
                        def->sockets, def->dies, def->cores, def->threads);
-            sb_add(&b, "  </cpu>\n");
+            vk_strbuf_printf(&b, "  </cpu>\n");
         } else {
-            sb_add(&b, "/>\n");
+            vk_strbuf_printf(&b, "/>\n");
         }
     }
-    sb_add(&b, "  <clock offset='%s'", def->clock_offset ? def->clock_offset : "utc");
+    vk_strbuf_printf(&b, "  <clock offset='%s'", def->clock_offset ? def->clock_offset : "utc");
     if (def->n_timers) {
-        sb_add(&b, ">\n");
+        vk_strbuf_printf(&b, ">\n");
         for (int i = 0; i < def->n_timers; i++) {
             const struct dom_timer *t = &def->timers[i];
-            sb_add(&b, "    <timer name='%s'", t->name);
+            vk_strbuf_printf(&b, "    <timer name='%s'", t->name);
             if (t->tickpolicy) {
-                sb_add(&b, " tickpolicy='");
+                vk_strbuf_printf(&b, " tickpolicy='");
                 sb_esc(&b, t->tickpolicy);
-                sb_add(&b, "'");
+                vk_strbuf_printf(&b, "'");
             }
             if (t->present)
-                sb_add(&b, " present='%s'", t->present);
-            sb_add(&b, "/>\n");
+                vk_strbuf_printf(&b, " present='%s'", t->present);
+            vk_strbuf_printf(&b, "/>\n");
         }
-        sb_add(&b, "  </clock>\n");
+        vk_strbuf_printf(&b, "  </clock>\n");
     } else {
-        sb_add(&b, "/>\n");
+        vk_strbuf_printf(&b, "/>\n");
     }
-    sb_add(&b, "  <on_poweroff>%s</on_poweroff>\n", def->on_poweroff ? def->on_poweroff : "destroy");
-    sb_add(&b, "  <on_reboot>%s</on_reboot>\n", def->on_reboot ? def->on_reboot : "restart");
-    sb_add(&b, "  <on_crash>%s</on_crash>\n", def->on_crash ? def->on_crash : "destroy");
+    vk_strbuf_printf(&b, "  <on_poweroff>%s</on_poweroff>\n", def->on_poweroff ? def->on_poweroff : "destroy");
+    vk_strbuf_printf(&b, "  <on_reboot>%s</on_reboot>\n", def->on_reboot ? def->on_reboot : "restart");
+    vk_strbuf_printf(&b, "  <on_crash>%s</on_crash>\n", def->on_crash ? def->on_crash : "destroy");
     if (def->pm_mem >= 0 || def->pm_disk >= 0) {
-        sb_add(&b, "  <pm>\n");
+        vk_strbuf_printf(&b, "  <pm>\n");
         if (def->pm_mem >= 0)
-            sb_add(&b, "    <suspend-to-mem enabled='%s'/>\n", def->pm_mem ? "yes" : "no");
+            vk_strbuf_printf(&b, "    <suspend-to-mem enabled='%s'/>\n", def->pm_mem ? "yes" : "no");
         if (def->pm_disk >= 0)
-            sb_add(&b, "    <suspend-to-disk enabled='%s'/>\n", def->pm_disk ? "yes" : "no");
-        sb_add(&b, "  </pm>\n");
+            vk_strbuf_printf(&b, "    <suspend-to-disk enabled='%s'/>\n", def->pm_disk ? "yes" : "no");
+        vk_strbuf_printf(&b, "  </pm>\n");
     }
-    sb_add(&b, "  <devices>\n");
+    vk_strbuf_printf(&b, "  <devices>\n");
     sb_elem(&b, "    ", "emulator", def->emulator);
     for (int i = 0; i < def->n_disks; i++)
         format_disk(&b, &def->disks[i]);
     for (int i = 0; i < def->n_ifaces; i++)
         format_iface(&b, &def->ifaces[i]);
     if (def->n_serials)
-        sb_add(&b, "    <serial type='pty'>\n      <target port='0'/>\n    </serial>\n");
+        vk_strbuf_printf(&b, "    <serial type='pty'>\n      <target port='0'/>\n    </serial>\n");
     if (def->console)
-        sb_add(&b, "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n");
+        vk_strbuf_printf(&b, "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n");
     if (def->memballoon)
-        sb_add(&b, "    <memballoon model='virtio'/>\n");
+        vk_strbuf_printf(&b, "    <memballoon model='virtio'/>\n");
     else if (def->memballoon_none)
-        sb_add(&b, "    <memballoon model='none'/>\n");
+        vk_strbuf_printf(&b, "    <memballoon model='none'/>\n");
     if (def->rng && def->rng_builtin) {
-        sb_add(&b, "    <rng model='virtio'>\n      <backend model='builtin'/>\n    </rng>\n");
+        vk_strbuf_printf(&b, "    <rng model='virtio'>\n      <backend model='builtin'/>\n    </rng>\n");
     } else if (def->rng) {
-        sb_add(&b, "    <rng model='virtio'>\n      <backend model='random'>");
+        vk_strbuf_printf(&b, "    <rng model='virtio'>\n      <backend model='random'>");
         sb_esc(&b, def->rng_backend ? def->rng_backend : "/dev/urandom");
-        sb_add(&b, "</backend>\n    </rng>\n");
+        vk_strbuf_printf(&b, "</backend>\n    </rng>\n");
     }
-    sb_add(&b, "  </devices>\n</domain>\n");
+    vk_strbuf_printf(&b, "  </devices>\n</domain>\n");
     if (b.oom) {
         free(b.s);
         return NULL;

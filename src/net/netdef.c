@@ -677,34 +677,8 @@ int net_def_validate(const struct net_def *d, struct vk_err *err)
 
 /* ---- formatting -------------------------------------------------------- */
 
-struct sbuf { char *s; size_t len, cap; bool oom; };
 
-static void sb_printf(struct sbuf *b, const char *fmt, ...) VK_PRINTF(2, 3);
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || b->oom)
-        return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 1024) + (size_t)n;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static void fmt_ip(struct sbuf *b, const struct net_ip *ip)
+static void fmt_ip(struct vk_strbuf *b, const struct net_ip *ip)
 {
     char a[64], s[64], e[64];
     net_addr_format(&ip->addr, a, sizeof(a));
@@ -712,100 +686,100 @@ static void fmt_ip(struct sbuf *b, const struct net_ip *ip)
         struct in_addr m = { .s_addr = htonl(ip->prefix ? ~0u << (32 - ip->prefix) : 0) };
         char mb[32];
         inet_ntop(AF_INET, &m, mb, sizeof(mb));
-        sb_printf(b, "  <ip address='%s' netmask='%s'", a, mb);
+        vk_strbuf_printf(b, "  <ip address='%s' netmask='%s'", a, mb);
     } else {
-        sb_printf(b, "  <ip%s address='%s' prefix='%d'",
+        vk_strbuf_printf(b, "  <ip%s address='%s' prefix='%d'",
                   ip->addr.family == AF_INET6 ? " family='ipv6'" : "", a, ip->prefix);
     }
     if (!ip->has_range && !ip->nhosts) {
-        sb_printf(b, "/>\n");
+        vk_strbuf_printf(b, "/>\n");
         return;
     }
-    sb_printf(b, ">\n    <dhcp>\n");
+    vk_strbuf_printf(b, ">\n    <dhcp>\n");
     if (ip->has_range) {
         net_addr_format(&ip->range_start, s, sizeof(s));
         net_addr_format(&ip->range_end, e, sizeof(e));
         if (ip->lease_seconds == UINT32_MAX)
-            sb_printf(b, "      <range start='%s' end='%s'>\n        <lease expiry='0'/>\n"
+            vk_strbuf_printf(b, "      <range start='%s' end='%s'>\n        <lease expiry='0'/>\n"
                       "      </range>\n", s, e);
         else if (ip->lease_seconds)
-            sb_printf(b, "      <range start='%s' end='%s'>\n        <lease expiry='%u' unit='seconds'/>\n"
+            vk_strbuf_printf(b, "      <range start='%s' end='%s'>\n        <lease expiry='%u' unit='seconds'/>\n"
                       "      </range>\n", s, e, ip->lease_seconds);
         else
-            sb_printf(b, "      <range start='%s' end='%s'/>\n", s, e);
+            vk_strbuf_printf(b, "      <range start='%s' end='%s'/>\n", s, e);
     }
     for (size_t i = 0; i < ip->nhosts; i++) {
         const struct net_dhcp_host *h = &ip->hosts[i];
-        sb_printf(b, "      <host");
+        vk_strbuf_printf(b, "      <host");
         if (h->has_mac) {
             char m[18];
             net_mac_format(h->mac, m);
-            sb_printf(b, " mac='%s'", m);
+            vk_strbuf_printf(b, " mac='%s'", m);
         }
         if (h->name[0])
-            sb_printf(b, " name='%s'", h->name);
+            vk_strbuf_printf(b, " name='%s'", h->name);
         net_addr_format(&h->ip, s, sizeof(s));
-        sb_printf(b, " ip='%s'/>\n", s);
+        vk_strbuf_printf(b, " ip='%s'/>\n", s);
     }
-    sb_printf(b, "    </dhcp>\n  </ip>\n");
+    vk_strbuf_printf(b, "    </dhcp>\n  </ip>\n");
 }
 
 char *net_def_format(const struct net_def *d)
 {
-    struct sbuf b = { 0 };
+    struct vk_strbuf b = { 0 };
     char u[37], a[64], e[64];
     net_uuid_format(d->uuid, u);
-    sb_printf(&b, "<network>\n  <name>%s</name>\n  <uuid>%s</uuid>\n", d->name, u);
+    vk_strbuf_printf(&b, "<network>\n  <name>%s</name>\n  <uuid>%s</uuid>\n", d->name, u);
     if (d->forward != NET_FWD_NONE) {
-        sb_printf(&b, "  <forward mode='%s'", net_forward_names[d->forward]);
+        vk_strbuf_printf(&b, "  <forward mode='%s'", net_forward_names[d->forward]);
         if (d->forward_dev[0])
-            sb_printf(&b, " dev='%s'", d->forward_dev);
+            vk_strbuf_printf(&b, " dev='%s'", d->forward_dev);
         if (d->forward == NET_FWD_NAT && (d->nat_port_start || d->has_nat_addr)) {
-            sb_printf(&b, ">\n    <nat>\n");
+            vk_strbuf_printf(&b, ">\n    <nat>\n");
             if (d->has_nat_addr) {
                 net_addr_format(&d->nat_addr_start, a, sizeof(a));
                 net_addr_format(&d->nat_addr_end, e, sizeof(e));
-                sb_printf(&b, "      <address start='%s' end='%s'/>\n", a, e);
+                vk_strbuf_printf(&b, "      <address start='%s' end='%s'/>\n", a, e);
             }
             if (d->nat_port_start)
-                sb_printf(&b, "      <port start='%u' end='%u'/>\n", d->nat_port_start, d->nat_port_end);
-            sb_printf(&b, "    </nat>\n  </forward>\n");
+                vk_strbuf_printf(&b, "      <port start='%u' end='%u'/>\n", d->nat_port_start, d->nat_port_end);
+            vk_strbuf_printf(&b, "    </nat>\n  </forward>\n");
         } else {
-            sb_printf(&b, "/>\n");
+            vk_strbuf_printf(&b, "/>\n");
         }
     }
     if (d->bridge[0]) {
         if (d->forward == NET_FWD_BRIDGE)
-            sb_printf(&b, "  <bridge name='%s'/>\n", d->bridge);
+            vk_strbuf_printf(&b, "  <bridge name='%s'/>\n", d->bridge);
         else
-            sb_printf(&b, "  <bridge name='%s' stp='%s' delay='%d'/>\n", d->bridge,
+            vk_strbuf_printf(&b, "  <bridge name='%s' stp='%s' delay='%d'/>\n", d->bridge,
                       d->stp ? "on" : "off", d->delay);
     }
     if (d->mtu)
-        sb_printf(&b, "  <mtu size='%u'/>\n", d->mtu);
+        vk_strbuf_printf(&b, "  <mtu size='%u'/>\n", d->mtu);
     if (d->has_mac) {
         char m[18];
         net_mac_format(d->mac, m);
-        sb_printf(&b, "  <mac address='%s'/>\n", m);
+        vk_strbuf_printf(&b, "  <mac address='%s'/>\n", m);
     }
     if (d->domain[0])
-        sb_printf(&b, "  <domain name='%s'/>\n", d->domain);
+        vk_strbuf_printf(&b, "  <domain name='%s'/>\n", d->domain);
     if (d->dns_disabled && !d->ndns_hosts)
-        sb_printf(&b, "  <dns enable='no'/>\n");
+        vk_strbuf_printf(&b, "  <dns enable='no'/>\n");
     if (d->ndns_hosts) {
-        sb_printf(&b, "  <dns%s>\n", d->dns_disabled ? " enable='no'" : "");
+        vk_strbuf_printf(&b, "  <dns%s>\n", d->dns_disabled ? " enable='no'" : "");
         for (size_t i = 0; i < d->ndns_hosts; i++) {
             net_addr_format(&d->dns_hosts[i].ip, a, sizeof(a));
-            sb_printf(&b, "    <host ip='%s'>\n", a);
+            vk_strbuf_printf(&b, "    <host ip='%s'>\n", a);
             for (size_t j = 0; j < d->dns_hosts[i].nnames; j++)
-                sb_printf(&b, "      <hostname>%s</hostname>\n", d->dns_hosts[i].names[j]);
-            sb_printf(&b, "    </host>\n");
+                vk_strbuf_printf(&b, "      <hostname>%s</hostname>\n", d->dns_hosts[i].names[j]);
+            vk_strbuf_printf(&b, "    </host>\n");
         }
-        sb_printf(&b, "  </dns>\n");
+        vk_strbuf_printf(&b, "  </dns>\n");
     }
     for (size_t i = 0; i < d->nips; i++)
         fmt_ip(&b, &d->ips[i]);
-    sb_printf(&b, "</network>\n");
+    vk_strbuf_printf(&b, "</network>\n");
     if (b.oom) {
         free(b.s);
         return NULL;

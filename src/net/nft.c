@@ -37,32 +37,6 @@ void net_nft_table_name(const char *netname, char *out, size_t len)
     snprintf(out, len, "virtkit_%s", tmp);
 }
 
-struct sb { char *s; size_t len, cap; bool oom; };
-
-static void add(struct sb *b, const char *fmt, ...) VK_PRINTF(2, 3);
-static void add(struct sb *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || b->oom)
-        return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = b->cap * 2 + (size_t)n + 512;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 
 static void subnet_str(const struct net_ip *ip, char *buf, size_t len)
 {
@@ -82,16 +56,16 @@ char *net_nft_ruleset(const struct net_def *d, const char *table)
 {
     if (d->forward == NET_FWD_OPEN || d->forward == NET_FWD_BRIDGE)
         return NULL;
-    struct sb b = { 0 };
+    struct vk_strbuf b = { 0 };
     const char *br = d->bridge;
     char out_if[64] = "";
     if (d->forward_dev[0])
         snprintf(out_if, sizeof(out_if), "oifname \"%s\" ", d->forward_dev);
 
-    add(&b, "table inet %s\ndelete table inet %s\n", table, table);
-    add(&b, "table inet %s {\n", table);
-    add(&b, "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");
-    add(&b, "\t\tiifname \"%s\" oifname \"%s\" accept\n", br, br);
+    vk_strbuf_printf(&b, "table inet %s\ndelete table inet %s\n", table, table);
+    vk_strbuf_printf(&b, "table inet %s {\n", table);
+    vk_strbuf_printf(&b, "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");
+    vk_strbuf_printf(&b, "\t\tiifname \"%s\" oifname \"%s\" accept\n", br, br);
     for (size_t i = 0; i < d->nips && d->forward != NET_FWD_NONE; i++) {
         const struct net_ip *ip = &d->ips[i];
         const char *fam = ip->addr.family == AF_INET ? "ip" : "ip6";
@@ -99,27 +73,27 @@ char *net_nft_ruleset(const struct net_def *d, const char *table)
         subnet_str(ip, sn, sizeof(sn));
         if (d->forward == NET_FWD_NAT && ip->addr.family != AF_INET)
             continue;   /* IPv6 is not NATed: route-like only if asked */
-        add(&b, "\t\tiifname \"%s\" %s%s saddr %s accept\n", br, out_if, fam, sn);
+        vk_strbuf_printf(&b, "\t\tiifname \"%s\" %s%s saddr %s accept\n", br, out_if, fam, sn);
         if (d->forward == NET_FWD_NAT)
-            add(&b, "\t\toifname \"%s\" %s daddr %s ct state established,related accept\n",
+            vk_strbuf_printf(&b, "\t\toifname \"%s\" %s daddr %s ct state established,related accept\n",
                 br, fam, sn);
         else
-            add(&b, "\t\toifname \"%s\" %s daddr %s accept\n", br, fam, sn);
+            vk_strbuf_printf(&b, "\t\toifname \"%s\" %s daddr %s accept\n", br, fam, sn);
     }
-    add(&b, "\t\tiifname \"%s\" reject\n", br);
-    add(&b, "\t\toifname \"%s\" reject\n", br);
-    add(&b, "\t}\n");
+    vk_strbuf_printf(&b, "\t\tiifname \"%s\" reject\n", br);
+    vk_strbuf_printf(&b, "\t\toifname \"%s\" reject\n", br);
+    vk_strbuf_printf(&b, "\t}\n");
 
     if (d->forward == NET_FWD_NAT) {
-        add(&b, "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+        vk_strbuf_printf(&b, "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
         for (size_t i = 0; i < d->nips; i++) {
             const struct net_ip *ip = &d->ips[i];
             if (ip->addr.family != AF_INET)
                 continue;
             char sn[80], to[160] = "", ports[32] = "";
             subnet_str(ip, sn, sizeof(sn));
-            add(&b, "\t\tip saddr %s ip daddr 224.0.0.0/24 return\n", sn);
-            add(&b, "\t\tip saddr %s ip daddr 255.255.255.255 return\n", sn);
+            vk_strbuf_printf(&b, "\t\tip saddr %s ip daddr 224.0.0.0/24 return\n", sn);
+            vk_strbuf_printf(&b, "\t\tip saddr %s ip daddr 255.255.255.255 return\n", sn);
             if (d->nat_port_start)
                 snprintf(ports, sizeof(ports), ":%u-%u", d->nat_port_start, d->nat_port_end);
             if (d->has_nat_addr) {
@@ -130,18 +104,18 @@ char *net_nft_ruleset(const struct net_def *d, const char *table)
                     snprintf(to, sizeof(to), "snat ip to %s-%s", s, e);
                 else
                     snprintf(to, sizeof(to), "snat ip to %s", s);
-                add(&b, "\t\t%sip saddr %s ip daddr != %s meta l4proto { tcp, udp } %s%s\n",
+                vk_strbuf_printf(&b, "\t\t%sip saddr %s ip daddr != %s meta l4proto { tcp, udp } %s%s\n",
                     out_if, sn, sn, to, ports);
-                add(&b, "\t\t%sip saddr %s ip daddr != %s %s\n", out_if, sn, sn, to);
+                vk_strbuf_printf(&b, "\t\t%sip saddr %s ip daddr != %s %s\n", out_if, sn, sn, to);
             } else {
-                add(&b, "\t\t%sip saddr %s ip daddr != %s meta l4proto { tcp, udp } masquerade%s%s\n",
+                vk_strbuf_printf(&b, "\t\t%sip saddr %s ip daddr != %s meta l4proto { tcp, udp } masquerade%s%s\n",
                     out_if, sn, sn, ports[0] ? " to " : "", ports);
-                add(&b, "\t\t%sip saddr %s ip daddr != %s masquerade\n", out_if, sn, sn);
+                vk_strbuf_printf(&b, "\t\t%sip saddr %s ip daddr != %s masquerade\n", out_if, sn, sn);
             }
         }
-        add(&b, "\t}\n");
+        vk_strbuf_printf(&b, "\t}\n");
     }
-    add(&b, "}\n");
+    vk_strbuf_printf(&b, "}\n");
     if (b.oom) {
         free(b.s);
         return NULL;

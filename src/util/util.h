@@ -99,6 +99,14 @@ static inline bool vk_range_ok(uint64_t off, uint64_t len, uint64_t size)
 /* Monotonic clock in nanoseconds. */
 int64_t vk_now_ns(void);
 
+/* ---- growable strings ---------------------------------------------------- */
+
+/* Append-only string for generated files. On allocation failure `oom` is
+ * set and later appends do nothing: check it once at the end. */
+struct vk_strbuf { char *s; size_t len, cap; bool oom; };
+void vk_strbuf_printf(struct vk_strbuf *b, const char *fmt, ...) VK_PRINTF(2, 3);
+void vk_strbuf_free(struct vk_strbuf *b);
+
 /* ---- key=value option strings ("path=x,format=qcow2,readonly=on") ----- */
 
 struct vk_kv { char *key; char *val; };

@@ -141,13 +141,26 @@ static int m_info(struct rpc_call *call, struct json_object *params, struct json
     return 0;
 }
 
-static int m_xml(struct rpc_call *call, struct json_object *params, struct json_object **result)
+/* The domain named in `params` and the definition a listing shows: the
+ * persistent one with "inactive", else the running one. NULL (the error
+ * already answered) when the domain or the flag is bad. */
+static const struct dom_def *listed_def(struct rpc_call *call, struct json_object *params,
+                                        struct domain **domp)
 {
     bool inactive = false;
     struct domain *dom = find(call, params);
     if (!dom || rpc_param_bool(call, params, "inactive", &inactive) < 0)
+        return NULL;
+    *domp = dom;
+    return inactive && dom->def ? dom->def : dom_current_def(dom);
+}
+
+static int m_xml(struct rpc_call *call, struct json_object *params, struct json_object **result)
+{
+    struct domain *dom;
+    const struct dom_def *def = listed_def(call, params, &dom);
+    if (!def)
         return -1;
-    const struct dom_def *def = inactive && dom->def ? dom->def : dom_current_def(dom);
     char *xml = dom_def_format(def, def == dom->live ? dom->id : 0);
     if (!xml)
         return rpc_fail(call, VK_RPC_E_INTERNAL, "out of memory");
@@ -159,11 +172,10 @@ static int m_xml(struct rpc_call *call, struct json_object *params, struct json_
 
 static int m_interfaces(struct rpc_call *call, struct json_object *params, struct json_object **result)
 {
-    bool inactive = false;
-    struct domain *dom = find(call, params);
-    if (!dom || rpc_param_bool(call, params, "inactive", &inactive) < 0)
+    struct domain *dom;
+    const struct dom_def *def = listed_def(call, params, &dom);
+    if (!def)
         return -1;
-    const struct dom_def *def = inactive && dom->def ? dom->def : dom_current_def(dom);
     struct json_object *arr = json_object_new_array();
     for (int i = 0; i < def->n_ifaces; i++) {
         const struct dom_iface *f = &def->ifaces[i];
@@ -209,11 +221,10 @@ static int m_ifaddr(struct rpc_call *call, struct json_object *params, struct js
 
 static int m_disks(struct rpc_call *call, struct json_object *params, struct json_object **result)
 {
-    bool inactive = false;
-    struct domain *dom = find(call, params);
-    if (!dom || rpc_param_bool(call, params, "inactive", &inactive) < 0)
+    struct domain *dom;
+    const struct dom_def *def = listed_def(call, params, &dom);
+    if (!def)
         return -1;
-    const struct dom_def *def = inactive && dom->def ? dom->def : dom_current_def(dom);
     struct json_object *arr = json_object_new_array();
     for (int i = 0; i < def->n_disks; i++) {
         const struct dom_disk *k = &def->disks[i];

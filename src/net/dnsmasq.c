@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -213,15 +215,34 @@ bool net_dnsmasq_is_ours(pid_t pid, const char *state_dir, const char *name)
     return ours;
 }
 
+/* Wait up to ms for pid to exit. dnsmasq is not our child (it
+ * daemonizes), so a pidfd tells when it is gone; it turns readable at
+ * exit, before whoever adopted it reaps it. */
+static bool wait_exit(int pidfd, pid_t pid, const char *state_dir, const char *name, int ms)
+{
+    if (pidfd >= 0) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        while (poll(&p, 1, ms) < 0 && errno == EINTR)
+            ;
+        return p.revents != 0;
+    }
+    for (int i = 0; i < ms / 10 && net_dnsmasq_is_ours(pid, state_dir, name); i++)
+        usleep(10000);
+    return !net_dnsmasq_is_ours(pid, state_dir, name);
+}
+
 void net_dnsmasq_stop(pid_t pid, const char *state_dir, const char *name)
 {
     if (!net_dnsmasq_is_ours(pid, state_dir, name))
         return;
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     kill(pid, SIGTERM);
-    for (int i = 0; i < 100 && net_dnsmasq_is_ours(pid, state_dir, name); i++)
-        usleep(10000);
-    if (net_dnsmasq_is_ours(pid, state_dir, name))
+    if (!wait_exit(pidfd, pid, state_dir, name, 1000)) {
         kill(pid, SIGKILL);
+        wait_exit(pidfd, pid, state_dir, name, 2000);
+    }
+    if (pidfd >= 0)
+        close(pidfd);
     char pidf[512];
     net_dnsmasq_path(state_dir, name, "pid", pidf, sizeof(pidf));
     unlink(pidf);

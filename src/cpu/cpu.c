@@ -37,6 +37,7 @@ struct cpu_x86 *cpu_x86_create(const struct cpu_x86_env *env, unsigned index)
         return NULL;
     }
     cpu_x86_reset(cpu, false);
+    cpu->prof = cpu_prof_start(cpu);
     return cpu;
 }
 
@@ -44,6 +45,7 @@ void cpu_x86_destroy(struct cpu_x86 *cpu)
 {
     if (!cpu)
         return;
+    cpu_prof_stop(cpu->prof);
     cpu_block_cache_free(cpu);
     if (cpu->own_shared)
         cpu_x86_shared_destroy(cpu->shared);
@@ -91,6 +93,7 @@ void cpu_x86_reset(struct cpu_x86 *cpu, bool init_only)
         cpu->sysenter_cs = cpu->sysenter_esp = cpu->sysenter_eip = 0;
         cpu->tsc_aux = 0;
         cpu->tsc_offset = 0;
+        cpu->tsc_adjust = 0;
         cpu_fpu_reset(cpu);
     }
     cpu->xcr0 = 1;

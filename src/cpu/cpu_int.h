@@ -240,7 +240,7 @@ struct cpu_x86 {
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
     uint64_t pat, tsc_aux, misc_enable, apic_base, tsc_offset, mcg_status;
     uint64_t mtrr_def, mtrr_fixed[11], mtrr_var[16];
-    uint64_t spec_ctrl, tsc_deadline, feature_control;
+    uint64_t spec_ctrl, tsc_deadline, feature_control, tsc_adjust;
 
     struct cpu_tlb_entry tlb[2][TLB_SIZE];
     struct cpu_tlb_info tlbi[2][TLB_SIZE];
@@ -297,6 +297,7 @@ struct cpu_x86 {
     struct cpu_x86_shared *shared;
     bool own_shared;
     unsigned index;
+    struct cpu_prof *prof;   /* VIRTKIT_CPU_PROF sampler (prof.c) or NULL */
     struct cpu_fpu fpu;
     jmp_buf jb;
 };
@@ -500,6 +501,11 @@ bool cpu_decode_ends_block(const struct cpu_insn *in);
 /* fast.c: swap in a specialised handler for frequent forms. */
 void cpu_specialise(struct cpu_x86 *cpu, struct cpu_insn *in);
 extern bool cpu_fast_disable;   /* tests: compare with generic handlers */
+
+/* prof.c: guest RIP sampler, started when VIRTKIT_CPU_PROF is set. */
+struct cpu_prof;
+struct cpu_prof *cpu_prof_start(struct cpu_x86 *cpu);
+void cpu_prof_stop(struct cpu_prof *p);
 
 /* ---- instruction family handlers (one file each) ------------------------- */
 

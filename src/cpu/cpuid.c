@@ -44,15 +44,17 @@ void cpu_cpuid_fill(const struct cpu_x86 *cpu, uint32_t leaf, uint32_t sub, uint
         break;
     case 7:
         if (sub == 0) {
-            o[1] = B(0);    /* FSGSBASE */
+            o[1] = B(0) /* FSGSBASE */ | B(1) /* TSC_ADJUST (msr.c) */;
             o[3] = B(29);   /* IA32_ARCH_CAPABILITIES (msr.c): nothing speculates */
         }
         break;
     case 0x15:
-        /* TSC = crystal (1 MHz) * ebx / eax */
-        o[0] = 1;
+        /* TSC = crystal * ebx / eax. The crystal is 1 GHz: Linux takes it
+         * as the LAPIC timer clock (tcg.c runs the timer at ECX), and a
+         * fast one gives a fine timer resolution. */
+        o[0] = 1000;
         o[1] = (uint32_t)(cpu->env.tsc_hz / 1000000u);
-        o[2] = 1000000;
+        o[2] = 1000000000;
         break;
     case 0x16:
         o[0] = o[1] = (uint32_t)(cpu->env.tsc_hz / 1000000u);

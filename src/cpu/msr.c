@@ -56,6 +56,7 @@ int cpu_msr_read(struct cpu_x86 *cpu, uint32_t msr, uint64_t *v)
              (1ull << 27) | (1ull << 62);
         return 0;
     case 0x3a: *v = cpu->feature_control; return 0;
+    case 0x3b: *v = cpu->tsc_adjust; return 0;
     case 0x8b: *v = 0; return 0;                  /* microcode revision */
     case 0xfe: *v = 0x508; return 0;              /* MTRRCAP: 8 var, fixed, WC */
     case 0x174: *v = cpu->sysenter_cs; return 0;
@@ -99,7 +100,16 @@ int cpu_msr_write(struct cpu_x86 *cpu, uint32_t msr, uint64_t v)
     }
     if ((m = mtrr_reg(cpu, msr))) { *m = v; return 0; }
     switch (msr) {
-    case 0x10: cpu->tsc_offset += v - cpu_rdtsc(cpu); return 0;
+    case 0x10: {   /* a TSC write moves TSC_ADJUST by the same amount (SDM 17.17.3) */
+        uint64_t d = v - cpu_rdtsc(cpu);
+        cpu->tsc_offset += d;
+        cpu->tsc_adjust += d;
+        return 0;
+    }
+    case 0x3b:     /* IA32_TSC_ADJUST: writing it moves the TSC */
+        cpu->tsc_offset += v - cpu->tsc_adjust;
+        cpu->tsc_adjust = v;
+        return 0;
     case 0x3a: cpu->feature_control = v; return 0;
     case 0x8b: return 0;
     case 0x174: cpu->sysenter_cs = v & 0xffff; return 0;

@@ -280,7 +280,26 @@ void op_grp9(struct cpu_x86 *cpu, const struct cpu_insn *in)
     cpu_set_arith_flags(cpu, f);
 }
 
-void op_movbe(struct cpu_x86 *cpu, const struct cpu_insn *in) { cpu_ud(cpu); }
+/* 0F 38 F0 MOVBE r, m / 0F 38 F1 MOVBE m, r (reached through the 0F 38 map
+ * dispatcher, sse41.c): a load or store with the bytes reversed. */
+void op_movbe(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    unsigned size = in->opsize;
+    if (in->mod == 3)
+        cpu_ud(cpu);
+    uint64_t off = cpu_ea(cpu, in);
+    if (in->op == 0xf0) {
+        uint64_t v = cpu_read_mem(cpu, in->seg, off, size);
+        v = size == 2 ? __builtin_bswap16((uint16_t)v) : size == 4 ? __builtin_bswap32((uint32_t)v)
+                                                                 : __builtin_bswap64(v);
+        cpu_sreg(cpu, in, size, v);
+    } else {
+        uint64_t v = cpu_greg(cpu, in, size);
+        v = size == 2 ? __builtin_bswap16((uint16_t)v) : size == 4 ? __builtin_bswap32((uint32_t)v)
+                                                                 : __builtin_bswap64(v);
+        cpu_write_mem(cpu, in->seg, off, size, v);
+    }
+}
 
 /* C4/C5 LES/LDS (not in 64-bit mode), 0F B2/B4/B5 LSS/LFS/LGS */
 void op_lds(struct cpu_x86 *cpu, const struct cpu_insn *in)

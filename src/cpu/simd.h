@@ -68,6 +68,40 @@ bool sse_int_op(struct cpu_x86 *cpu, const struct cpu_insn *in);    /* sse_int.c
 bool sse_fp_op(struct cpu_x86 *cpu, const struct cpu_insn *in);     /* sse_fp.c */
 bool sse_map38_op(struct cpu_x86 *cpu, const struct cpu_insn *in);  /* sse4.c */
 bool sse_map3a_op(struct cpu_x86 *cpu, const struct cpu_insn *in);  /* sse4.c */
+bool sse41_map38_op(struct cpu_x86 *cpu, const struct cpu_insn *in); /* sse41.c */
+bool sse41_map3a_op(struct cpu_x86 *cpu, const struct cpu_insn *in); /* sse41.c */
+
+/* NaN propagation of the SSE arithmetic instructions: when an operand is a
+ * NaN the result is the first operand's NaN (destination before source),
+ * quieted. Host C code cannot be trusted to keep the operand order of a
+ * commutative `a + b` / `a * b`, so results are fixed up with these. */
+static inline float simd_nan_f32(float r, float a, float b)
+{
+    uint32_t u;
+    if (__builtin_isnan(a))
+        memcpy(&u, &a, 4);
+    else if (__builtin_isnan(b))
+        memcpy(&u, &b, 4);
+    else
+        return r;
+    u |= 0x00400000u;
+    memcpy(&r, &u, 4);
+    return r;
+}
+
+static inline double simd_nan_f64(double r, double a, double b)
+{
+    uint64_t u;
+    if (__builtin_isnan(a))
+        memcpy(&u, &a, 8);
+    else if (__builtin_isnan(b))
+        memcpy(&u, &b, 8);
+    else
+        return r;
+    u |= 0x0008000000000000ull;
+    memcpy(&r, &u, 8);
+    return r;
+}
 
 /* x87 tag of a register's contents: 0 valid, 1 zero, 2 special (x87.c). */
 unsigned x87_tag_of(const struct cpu_f80 *r);

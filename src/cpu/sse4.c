@@ -1,6 +1,6 @@
 /* The three-byte SIMD maps: SSSE3 (0F 38 00-0B, 1C-1E; 0F 3A 0F PALIGNR),
- * on MMX registers without prefix and XMM registers with 66. SSE4.1/4.2
- * are not implemented (and not advertised by CPUID): they raise #UD. */
+ * on MMX registers without prefix and XMM registers with 66. Everything
+ * else in the two maps (SSE4.1/4.2, CRC32, MOVBE) is in sse41.c. */
 #include "simd.h"
 
 static int16_t sat16(int v) { return v > 32767 ? 32767 : v < -32768 ? -32768 : (int16_t)v; }
@@ -112,7 +112,7 @@ static const vec_fn map38[0x20] = {
 bool sse_map38_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
 {
     if (in->op >= 0x20 || !map38[in->op] || (in->pfx_mand != 0 && in->pfx_mand != 0x66))
-        return false;
+        return sse41_map38_op(cpu, in);
     sse_int_binop(cpu, in, in->pfx_mand == 0, map38[in->op]);
     return true;
 }
@@ -131,7 +131,7 @@ static void v_palignr(xmm_t *d, const xmm_t *s, unsigned n)
 bool sse_map3a_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
 {
     if (in->op != 0x0f || (in->pfx_mand != 0 && in->pfx_mand != 0x66))
-        return false;
+        return sse41_map3a_op(cpu, in);
     palignr_imm = (unsigned)(in->imm & 0xff);
     sse_int_binop(cpu, in, in->pfx_mand == 0, v_palignr);
     return true;

@@ -15,16 +15,21 @@
 
 enum fop { F_ADD, F_MUL, F_SUB, F_MIN, F_DIV, F_MAX, F_SQRT, F_RSQRT, F_RCP };
 
+/* The host operation is forced through a volatile so it runs (and raises
+ * its flags) even when the NaN fix-up discards its result. */
+#define NANF(expr) do { volatile float r_ = (expr); return simd_nan_f32(r_, a, b); } while (0)
+#define NAND(expr) do { volatile double r_ = (expr); return simd_nan_f64(r_, a, b); } while (0)
+
 static float op_f32(enum fop op, float a, float b)
 {
     switch (op) {
-    case F_ADD: return a + b;
-    case F_MUL: return a * b;
-    case F_SUB: return a - b;
+    case F_ADD: NANF(a + b);
+    case F_MUL: NANF(a * b);
+    case F_SUB: NANF(a - b);
     case F_MIN: return a < b ? a : b;
-    case F_DIV: return a / b;
+    case F_DIV: NANF(a / b);
     case F_MAX: return a > b ? a : b;
-    case F_SQRT: return sqrtf(b);
+    case F_SQRT: { volatile float r_ = sqrtf(b); return simd_nan_f32(r_, b, b); }
     case F_RSQRT: return 1.0f / sqrtf(b);
     default: return 1.0f / b;
     }
@@ -33,13 +38,13 @@ static float op_f32(enum fop op, float a, float b)
 static double op_f64(enum fop op, double a, double b)
 {
     switch (op) {
-    case F_ADD: return a + b;
-    case F_MUL: return a * b;
-    case F_SUB: return a - b;
+    case F_ADD: NAND(a + b);
+    case F_MUL: NAND(a * b);
+    case F_SUB: NAND(a - b);
     case F_MIN: return a < b ? a : b;
-    case F_DIV: return a / b;
+    case F_DIV: NAND(a / b);
     case F_MAX: return a > b ? a : b;
-    default: return sqrt(b);
+    default: { volatile double r_ = sqrt(b); return simd_nan_f64(r_, b, b); }
     }
 }
 
@@ -449,22 +454,22 @@ static void horizontal(struct cpu_x86 *cpu, const struct cpu_insn *in)
     if (in->op == 0xd0) {                           /* ADDSUBPD / ADDSUBPS */
         r = d;
         if (pfx == 0x66) {
-            r.fd[0] = d.fd[0] - s.fd[0];
-            r.fd[1] = d.fd[1] + s.fd[1];
+            r.fd[0] = op_f64(F_SUB, d.fd[0], s.fd[0]);
+            r.fd[1] = op_f64(F_ADD, d.fd[1], s.fd[1]);
         } else {
             for (unsigned i = 0; i < 4; i++)
-                r.f[i] = (i & 1) ? d.f[i] + s.f[i] : d.f[i] - s.f[i];
+                r.f[i] = op_f32((i & 1) ? F_ADD : F_SUB, d.f[i], s.f[i]);
         }
     } else {
-        bool sub = in->op == 0x7d;
+        enum fop o = in->op == 0x7d ? F_SUB : F_ADD;
         if (pfx == 0x66) {
-            r.fd[0] = sub ? d.fd[0] - d.fd[1] : d.fd[0] + d.fd[1];
-            r.fd[1] = sub ? s.fd[0] - s.fd[1] : s.fd[0] + s.fd[1];
+            r.fd[0] = op_f64(o, d.fd[0], d.fd[1]);
+            r.fd[1] = op_f64(o, s.fd[0], s.fd[1]);
         } else {
-            r.f[0] = sub ? d.f[0] - d.f[1] : d.f[0] + d.f[1];
-            r.f[1] = sub ? d.f[2] - d.f[3] : d.f[2] + d.f[3];
-            r.f[2] = sub ? s.f[0] - s.f[1] : s.f[0] + s.f[1];
-            r.f[3] = sub ? s.f[2] - s.f[3] : s.f[2] + s.f[3];
+            r.f[0] = op_f32(o, d.f[0], d.f[1]);
+            r.f[1] = op_f32(o, d.f[2], d.f[3]);
+            r.f[2] = op_f32(o, s.f[0], s.f[1]);
+            r.f[3] = op_f32(o, s.f[2], s.f[3]);
         }
     }
     fp_end(cpu, saved);

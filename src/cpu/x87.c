@@ -136,7 +136,23 @@ static void pop(struct cpu_x86 *cpu)
 
 /* Bracket host x87 work: the guest's rounding control goes into the host
  * control word (all exceptions masked, 64-bit precision) and the host's
- * exception flags, denormal included, come back into FSW. */
+ * exception flags, denormal included, come back into FSW. fp_begin_pc also
+ * takes the guest's precision control, for the operations it governs (FADD,
+ * FSUB, FMUL, FDIV, FSQRT and their forms), which then run on the host x87
+ * with the same rounding to 24, 53 or 64 bits. */
+static uint16_t fp_begin_cw(uint16_t cw)
+{
+    uint16_t saved;
+    __asm__ volatile("fnstcw %0" : "=m"(saved) : : "memory");
+    __asm__ volatile("fnclex\n\tfldcw %0" : : "m"(cw) : "memory");
+    return saved;
+}
+
+static uint16_t fp_begin_pc(struct cpu_x86 *cpu)
+{
+    return fp_begin_cw((uint16_t)(0x7f | (cpu->fpu.fcw & 0x0f00)));
+}
+
 static uint16_t fp_begin(struct cpu_x86 *cpu)
 {
     uint16_t saved, cw = (uint16_t)(0x37f | (cpu->fpu.fcw & 0x0c00));
@@ -256,8 +272,10 @@ static void write_int(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned s
 /* op: 0 add, 1 mul, 4 sub (a-b), 5 subr (b-a), 6 div (a/b), 7 divr (b/a). */
 static f80 arith(struct cpu_x86 *cpu, unsigned op, f80 a, f80 b)
 {
-    f80 r;
-    uint16_t fsaved = fp_begin(cpu);
+    volatile f80 r, va = a, vb = b;     /* volatile: keeps the work inside the bracket */
+    uint16_t fsaved = fp_begin_pc(cpu);
+    a = va;
+    b = vb;
     switch (op) {
     case 0: r = a + b; break;
     case 1: r = a * b; break;
@@ -270,17 +288,24 @@ static f80 arith(struct cpu_x86 *cpu, unsigned op, f80 a, f80 b)
     return r;
 }
 
-/* Condition codes of a compare: C3 C2 C0 (or ZF PF CF for FCOMI). */
+/* Condition codes of a compare: C3 C2 C0 (or ZF PF CF for FCOMI). Done by
+ * the host's FCOMI/FUCOMI, so denormal, unnormal and NaN operands raise
+ * exactly what they raise on hardware. */
 static unsigned compare(struct cpu_x86 *cpu, f80 a, f80 b, bool quiet)
 {
-    if (fpclassify(a) == FP_SUBNORMAL || fpclassify(b) == FP_SUBNORMAL)
-        fpu_exc(cpu, FSW_DE);
-    if (isnan(a) || isnan(b)) {
-        if (!quiet || issignaling(a) || issignaling(b))
-            fpu_exc(cpu, FSW_IE);
-        return 7;
-    }
-    return a < b ? 1 : a == b ? 4 : 0;     /* bit0 C0/CF, bit1 C2/PF, bit2 C3/ZF */
+    uint8_t zf, pf, cf;
+    volatile f80 va = a, vb = b;
+    uint16_t fsaved = fp_begin(cpu);
+    a = va;
+    b = vb;
+    if (quiet)
+        __asm__ volatile("fucomip %%st(1), %%st\n\tfstp %%st(0)\n\tsetz %0\n\tsetp %1\n\tsetc %2"
+                         : "=q"(zf), "=q"(pf), "=q"(cf) : "t"(a), "u"(b) : "cc", "st", "st(1)");
+    else
+        __asm__ volatile("fcomip %%st(1), %%st\n\tfstp %%st(0)\n\tsetz %0\n\tsetp %1\n\tsetc %2"
+                         : "=q"(zf), "=q"(pf), "=q"(cf) : "t"(a), "u"(b) : "cc", "st", "st(1)");
+    fp_end(cpu, fsaved);
+    return (cf ? 1u : 0) | (pf ? 2u : 0) | (zf ? 4u : 0);   /* bit0 C0/CF, bit1 C2/PF, bit2 C3/ZF */
 }
 
 static void set_cc(struct cpu_x86 *cpu, unsigned c)
@@ -524,7 +549,14 @@ static void d9_reg(struct cpu_x86 *cpu, unsigned modrm)
         break;
     }
     case 0xf9: b = st(cpu, 1); set_st(cpu, 1, b * log1pl(a) / 0.693147180559945309417232121458176568L); pop(cpu); break;
-    case 0xfa: set_st(cpu, 0, sqrtl(a)); break;
+    case 0xfa: {                    /* FSQRT: the host instruction (libm's sqrtl
+                                     * reports a negative operand elsewhere) */
+        fp_end(cpu, fsaved);
+        fsaved = fp_begin_pc(cpu);
+        __asm__ volatile("fsqrt" : "+t"(a));
+        set_st(cpu, 0, a);
+        break;
+    }
     case 0xfb: set_st(cpu, 0, sinl(a)); push(cpu, cosl(a)); cpu->fpu.fsw &= ~FSW_C2; break;
     case 0xfc: set_st(cpu, 0, rintl(a)); break;                                   /* FRNDINT (PE) */
     case 0xfd: {                                                                  /* FSCALE */
@@ -660,8 +692,13 @@ void cpu_op_x87(struct cpu_x86 *cpu, const struct cpu_insn *in)
     case 0xda:
     case 0xdb:
         if (r < 4) {                                /* FCMOVcc */
+            /* an empty operand is a stack fault whatever the condition:
+             * the masked response loads the QNaN indefinite into ST(0) */
+            bool fault = empty(cpu, 0) || empty(cpu, i);
             f80 v = st(cpu, i);
-            if (fcmov_cond(cpu, op, r))
+            if (fault)
+                set_st_raw(cpu, 0, indefinite);
+            else if (fcmov_cond(cpu, op, r))
                 set_st(cpu, 0, v);
             return;
         }

@@ -1,9 +1,10 @@
-/* Differential test of the x87, MMX-free SSE/SSE2/SSE3/SSSE3 families:
+/* Differential test of the x87, MMX-free SSE/SSE2/SSE3/SSSE3/SSE4.1/SSE4.2
+ * families (and CRC32, MOVBE):
  * random SIMD and x87 instruction sequences run natively (in a forked
  * child) and on the software CPU from the same registers and memory, and
  * the results must match bit for bit.
  *
- *   test_diff_sse [cases [seed]]      default: 4000 cases, seed 3
+ *   test_diff_sse [cases [seed]]      default: 8000 cases, seed 3
  *
  * Known rare mismatches (other seeds): x87 status flags after FSCALE with a
  * huge exponent and after a stack fault on a denormal operand.
@@ -245,16 +246,89 @@ static const struct form xforms[] = {
     {0x66,{0x3a,0x0f},2,1,1},
 };
 
+/* SSE4.1 / SSE4.2 xmm, xmm/m forms (with the host's SSE4.2) */
+static const struct form x4forms[] = {
+    {0x66,{0x38,0x10},2,0,1},{0x66,{0x38,0x14},2,0,1},{0x66,{0x38,0x15},2,0,1},
+    {0x66,{0x38,0x17},2,0,1},{0x66,{0x38,0x20},2,0,1},{0x66,{0x38,0x21},2,0,1},
+    {0x66,{0x38,0x22},2,0,1},{0x66,{0x38,0x23},2,0,1},{0x66,{0x38,0x24},2,0,1},
+    {0x66,{0x38,0x25},2,0,1},{0x66,{0x38,0x28},2,0,1},{0x66,{0x38,0x29},2,0,1},
+    {0x66,{0x38,0x2a},2,0,2},{0x66,{0x38,0x2b},2,0,1},{0x66,{0x38,0x30},2,0,1},
+    {0x66,{0x38,0x31},2,0,1},{0x66,{0x38,0x32},2,0,1},{0x66,{0x38,0x33},2,0,1},
+    {0x66,{0x38,0x34},2,0,1},{0x66,{0x38,0x35},2,0,1},{0x66,{0x38,0x37},2,0,1},
+    {0x66,{0x38,0x38},2,0,1},{0x66,{0x38,0x39},2,0,1},{0x66,{0x38,0x3a},2,0,1},
+    {0x66,{0x38,0x3b},2,0,1},{0x66,{0x38,0x3c},2,0,1},{0x66,{0x38,0x3d},2,0,1},
+    {0x66,{0x38,0x3e},2,0,1},{0x66,{0x38,0x3f},2,0,1},{0x66,{0x38,0x40},2,0,1},
+    {0x66,{0x38,0x41},2,0,1},
+    {0x66,{0x3a,0x08},2,1,1},{0x66,{0x3a,0x09},2,1,1},{0x66,{0x3a,0x0a},2,1,1},
+    {0x66,{0x3a,0x0b},2,1,1},{0x66,{0x3a,0x0c},2,1,1},{0x66,{0x3a,0x0d},2,1,1},
+    {0x66,{0x3a,0x0e},2,1,1},{0x66,{0x3a,0x21},2,1,1},{0x66,{0x3a,0x40},2,1,1},
+    {0x66,{0x3a,0x41},2,1,1},{0x66,{0x3a,0x42},2,1,1},
+    {0x66,{0x3a,0x60},2,1,1},{0x66,{0x3a,0x61},2,1,1},{0x66,{0x3a,0x62},2,1,1},
+    {0x66,{0x3a,0x63},2,1,1},
+};
+
 static int imm8(void)
 {
     static const int v[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 15, 16, 17, 31, 32, 63, 64, 0x1b, 0xe4, 0xff };
     return rn(3) ? v[rn(VK_ARRAY_SIZE(v))] : (int)rn(256);
 }
 
-static void gen_sse(struct enc *e, bool ssse3)
+/* SSE4.x forms with GPR operands, CRC32, MOVBE, and the string compares
+ * with small explicit lengths in EAX/EDX. */
+static void gen_sse4(struct enc *e)
 {
-    unsigned kind = rn(10);
+    unsigned x = rn(8), y = rn(8), g = gpr();
+    bool w = rn(2), mem = rn(3) == 0;
+    uint8_t op[2] = { 0x3a, 0 };
+    switch (rn(6)) {
+    case 0:                                         /* PEXTRB/W/D/Q, EXTRACTPS */
+        op[1] = (uint8_t)(0x14 + rn(4));
+        simd(e, 0x66, w, op, 2, x, mem ? -1 : (int)g, imm8());
+        return;
+    case 1:                                         /* PINSRB, PINSRD/Q */
+        op[1] = rn(2) ? 0x20 : 0x22;
+        simd(e, 0x66, w, op, 2, x, mem ? -1 : (int)g, imm8());
+        return;
+    case 2:                                         /* CRC32 */
+        op[0] = 0x38;
+        op[1] = (uint8_t)(0xf0 + rn(2));
+        if (op[1] == 0xf1 && !w && rn(3) == 0)
+            eb(e, 0x66);
+        simd(e, 0xf2, w, op, 2, g, mem ? -1 : (int)gpr(), -1);
+        return;
+    case 3:                                         /* MOVBE */
+        op[0] = 0x38;
+        op[1] = (uint8_t)(0xf0 + rn(2));
+        simd(e, rn(4) ? 0 : 0x66, w, op, 2, g, -1, -1);
+        return;
+    default: {                                      /* PCMPESTRx with short lengths */
+        for (unsigned r = 0; r < 3; r += 2) {       /* mov eax/edx, imm32 */
+            int32_t len = (int32_t)rn(40) - 20;
+            eb(e, (uint8_t)(0xb8 + r));
+            for (unsigned i = 0; i < 4; i++)
+                eb(e, (uint8_t)((uint32_t)len >> (8 * i)));
+        }
+        op[1] = (uint8_t)(0x60 + rn(4));
+        simd(e, 0x66, w, op, 2, x, mem ? -1 : (int)y, imm8() & 0x7f);
+        return;
+    }
+    }
+}
+
+static void gen_sse(struct enc *e, bool ssse3, bool sse4)
+{
+    unsigned kind = rn(sse4 ? 14 : 10);
     unsigned x = rn(8), y = rn(8);
+    if (kind >= 12) {
+        gen_sse4(e);
+        return;
+    }
+    if (kind >= 10) {
+        const struct form *f = &x4forms[rn(VK_ARRAY_SIZE(x4forms))];
+        bool mem = f->memok == 2 || (f->memok && rn(3) == 0);
+        simd(e, f->pfx, false, f->op, f->oplen, x, mem ? -1 : (int)y, f->imm ? imm8() : -1);
+        return;
+    }
     if (kind < 6) {
         const struct form *f;
         do
@@ -353,7 +427,7 @@ static uint64_t interesting_bits(void)
                                 65535.5, -2147483648.0, 4294967296.0, 1e20, 0.5, -0.5 };
     static const float f[] = { 0.0f, -0.0f, 1.0f, -1.5f, 2.5f, 1e30f, 1e-40f, 0.1f, -7.0f,
                                2147483648.0f, 0.5f };
-    switch (rn(6)) {
+    switch (rn(7)) {
     case 0: { double v = d[rn(VK_ARRAY_SIZE(d))]; uint64_t u; memcpy(&u, &v, 8); return u; }
     case 1: {
         float a = f[rn(VK_ARRAY_SIZE(f))], b = f[rn(VK_ARRAY_SIZE(f))];
@@ -362,11 +436,17 @@ static uint64_t interesting_bits(void)
     }
     case 2: return rn(2) ? 0x7ff8000000000000ull : 0x7fc000007f800000ull;   /* NaN, inf */
     case 3: return rnd() & 0x00ff00ff00ff00ffull;
+    case 4: {                   /* small alphabet (string compares), some NULs */
+        uint64_t v = 0;
+        for (unsigned i = 0; i < 8; i++)
+            v |= (uint64_t)"\0abcab\x80\xff"[rn(8)] << (8 * i);
+        return v;
+    }
     default: return rnd();
     }
 }
 
-static void gen_case(struct tcase *c, bool ssse3)
+static void gen_case(struct tcase *c, bool ssse3, bool sse4)
 {
     memset(c, 0, sizeof(*c));
     for (unsigned i = 0; i < 16; i++)
@@ -412,7 +492,7 @@ static void gen_case(struct tcase *c, bool ssse3)
     } else {
         unsigned n = 1 + rn(3);
         for (unsigned i = 0; i < n; i++)
-            gen_sse(&e, ssse3);
+            gen_sse(&e, ssse3, sse4);
     }
     /* epilogue: movdqu [r15+XMM_SAVE+16i], xmm_i; stmxcsr; and ~DE; fnstsw */
     for (unsigned i = 0; i < 8; i++) {
@@ -473,7 +553,7 @@ static void dump_case(const struct tcase *c)
 
 int main(int argc, char **argv)
 {
-    unsigned ncases = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 0) : 4000;
+    unsigned ncases = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 0) : 8000;
     rng_s = argc > 2 ? strtoull(argv[2], NULL, 0) : 3;
     if (!rng_s)
         rng_s = 1;
@@ -481,6 +561,10 @@ int main(int argc, char **argv)
     if (!__get_cpuid(1, &a, &b, &cx, &d) || !(d & (1u << 26)) || !(cx & 1))
         tap_skip_all("host CPU lacks SSE2/SSE3");
     bool ssse3 = cx & (1u << 9);
+    /* SSE4.1, SSE4.2, MOVBE */
+    bool sse4 = ssse3 && (cx & (1u << 19)) && (cx & (1u << 20)) && (cx & (1u << 22));
+    if (!sse4)
+        printf("# host CPU lacks SSE4.1/SSE4.2/MOVBE: those forms are not tested\n");
 
     struct tcase *cases = calloc(ncases, sizeof(*cases));
     struct nres *res = mmap(NULL, sizeof(*res) * ncases, PROT_READ | PROT_WRITE,
@@ -488,7 +572,7 @@ int main(int argc, char **argv)
     if (!cases || res == MAP_FAILED)
         tap_skip_all("out of memory");
     for (unsigned i = 0; i < ncases; i++)
-        gen_case(&cases[i], ssse3);
+        gen_case(&cases[i], ssse3, sse4);
 
     pid_t pid = fork();
     if (pid == 0)
@@ -532,16 +616,28 @@ int main(int argc, char **argv)
                 }
             if (ok && ((out.fl ^ res[i].out.fl) & (ARITH | F_DF))) {
                 ok = false;
-                snprintf(why, sizeof(why), "flags: emu %#llx native %#llx",
-                         (unsigned long long)out.fl, (unsigned long long)res[i].out.fl);
+                if (getenv("DIFF_DEBUG")) { for (unsigned j = 0; j < 0x100; j++) printf("%02x%s", c->data[j], j % 16 == 15 ? "\n" : " "); }
+                uint16_t fe, fn;
+                memcpy(&fe, data + FSW_SAVE, 2);
+                memcpy(&fn, res[i].data + FSW_SAVE, 2);
+                snprintf(why, sizeof(why), "flags: emu %#llx native %#llx (fsw emu %#x native %#x)",
+                         (unsigned long long)out.fl, (unsigned long long)res[i].out.fl, fe, fn);
             }
             if (ok && memcmp(data, res[i].data, DATA_LEN)) {
                 unsigned o = 0;
                 while (data[o] == res[i].data[o])
                     o++;
                 ok = false;
-                snprintf(why, sizeof(why), "memory at +%#x: emu %02x native %02x", o, data[o],
-                         res[i].data[o]);
+                unsigned l = o & ~15u;
+                int k = snprintf(why, sizeof(why), "memory at +%#x: emu", o);
+                for (unsigned j = 0; j < 16; j++)
+                    k += snprintf(why + k, sizeof(why) - (size_t)k, " %02x", data[l + j]);
+                k += snprintf(why + k, sizeof(why) - (size_t)k, " native");
+                for (unsigned j = 0; j < 16; j++)
+                    k += snprintf(why + k, sizeof(why) - (size_t)k, " %02x", res[i].data[l + j]);
+                k += snprintf(why + k, sizeof(why) - (size_t)k, " input");
+                for (unsigned j = 0; j < 16; j++)
+                    snprintf(why + k + 3 * j, sizeof(why) - (size_t)k - 3 * j, " %02x", c->data[l + j]);
             }
         }
         if (!ok) {

@@ -76,6 +76,12 @@ int blk_pwrite_zeroes(struct blk *b, uint64_t off, uint64_t len, unsigned flags,
 /* Hint that [off, off+len) is unused: content becomes zeroes or backing
  * data (qcow2 with a backing file) -- like qemu's discard. May be a no-op. */
 int blk_discard(struct blk *b, uint64_t off, uint64_t len, struct vk_err *err);
+/* Deallocate everything the image itself stores (not its backing chain) so
+ * every read falls through to the backing file, as qemu-img commit leaves
+ * the committed image; internal snapshots keep their data. Durable on
+ * return. Stop I/O on the image first. -ENOTSUP for formats that cannot
+ * (raw). */
+int blk_make_empty(struct blk *b, struct vk_err *err);
 /* Make every completed write durable (metadata in crash-safe order, then
  * fdatasync). */
 int blk_flush(struct blk *b, struct vk_err *err);

@@ -59,6 +59,10 @@ struct blk_driver {
                          struct vk_err *err);
     /* Optional; NULL = no-op. */
     int (*discard)(struct blk *b, uint64_t off, uint64_t len, struct vk_err *err);
+    /* Optional; NULL = -ENOTSUP. Deallocate everything this layer holds so
+     * reads fall through to the backing chain; durable on return. Called
+     * with I/O on the image stopped. */
+    int (*make_empty)(struct blk *b, struct vk_err *err);
     /* Optional; NULL = fdatasync(b->fd). */
     int (*flush)(struct blk *b, struct vk_err *err);
     /* Optional; NULL = everything DATA|ALLOCATED at identity offset. This

@@ -78,6 +78,15 @@ int blk_discard(struct blk *b, uint64_t off, uint64_t len, struct vk_err *err)
     return b->drv->discard(b, off, len, err);
 }
 
+int blk_make_empty(struct blk *b, struct vk_err *err)
+{
+    if (!(b->flags & BLK_O_RDWR))
+        return vk_err_set(err, -EROFS, "%s is opened read-only", b->filename);
+    if (!b->drv->make_empty)
+        return vk_err_set(err, -ENOTSUP, "Image format '%s' cannot be emptied", b->drv->name);
+    return b->drv->make_empty(b, err);
+}
+
 int blk_flush(struct blk *b, struct vk_err *err)
 {
     if (!(b->flags & BLK_O_RDWR))

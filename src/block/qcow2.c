@@ -1101,6 +1101,7 @@ const struct blk_driver blk_qcow2_driver = {
     .pwrite = qcow2_pwrite,
     .pwrite_zeroes = qcow2_pwrite_zeroes,
     .discard = qcow2_discard,
+    .make_empty = qcow2_make_empty,
     .flush = qcow2_flush,
     .block_status = qcow2_block_status,
     .truncate = qcow2_truncate,

@@ -184,6 +184,7 @@ int qcow2_cow_write(struct qcow2_state *s, uint64_t off, const uint8_t *buf, uin
                     struct vk_err *err);
 int qcow2_write_compressed(struct blk *b, uint64_t off, const void *cbuf, size_t clen,
                            struct vk_err *err);
+int qcow2_make_empty(struct blk *b, struct vk_err *err);
 
 /* qcow2_cache.c */
 int qcache_init(struct qcache *c, int n, const char *what);

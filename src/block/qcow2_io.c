@@ -519,6 +519,79 @@ int qcow2_discard(struct blk *b, uint64_t off, uint64_t len, struct vk_err *err)
     return r;
 }
 
+/* Punch holes (best effort) into the clusters of `r` whose refcount is now
+ * 0: the tables that referenced them are durable, so their content is dead
+ * even if a crash follows. Lock held. */
+static void punch_free(struct qcow2_state *s, const struct freed_range *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t run = 0, start = 0;
+        for (uint64_t c = r[i].cluster; c <= r[i].cluster + r[i].n; c++) {
+            uint64_t rc = 1;
+            if (c < r[i].cluster + r[i].n && qcow2_get_refcount(s, c, &rc, NULL) < 0)
+                rc = 1;
+            if (rc == 0 && c < r[i].cluster + r[i].n) {
+                if (!run++)
+                    start = c;
+                continue;
+            }
+            if (run)
+                (void)fallocate(s->b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                (off_t)(start << s->cluster_bits), (off_t)(run << s->cluster_bits));
+            run = 0;
+        }
+    }
+}
+
+/* Drop every cluster of the active L1 so all reads fall through to the
+ * backing file (qemu-img commit's "make empty"). Tables shared with a
+ * snapshot only lose this L1's reference. Order: the L1 entries are cleared
+ * and written (synced) before any refcount drops (deferred frees), so a
+ * crash leaves at worst leaked clusters. */
+int qcow2_make_empty(struct blk *b, struct vk_err *err)
+{
+    struct qcow2_state *s = Q(b);
+    pthread_mutex_lock(&s->lock);
+    qcow2_wait_inflight(s, 0, UINT64_MAX);
+    int r = check_writable(s, err);
+    for (uint32_t i = 0; i < s->l1_size && r == 0; i++) {
+        uint64_t l2off = s->l1[i] & L1E_OFFSET_MASK, rc;
+        if (!l2off)
+            continue;
+        if ((r = qcow2_check_offset(s, l2off, "L2 table", i, err)) < 0 ||
+            (r = qcow2_get_refcount(s, l2off >> s->cluster_bits, &rc, err)) < 0)
+            break;
+        if (rc == 1) {
+            /* Only this L1 uses the table: its entries' references go too. */
+            uint64_t *l2;
+            if ((r = qcache_get(s, &s->l2_cache, l2off, false, (void **)&l2, err)) < 0)
+                break;
+            for (uint64_t j = 0; j < s->l2_entries; j++)
+                qcow2_free_entry(s, l2_get(s, l2, j, NULL));
+            qcache_put(&s->l2_cache, l2off);
+            qcache_drop(&s->l2_cache, l2off);
+        }
+        qcow2_free_deferred(s, l2off, s->cluster_size);
+        s->l1[i] = 0;
+        s->l1_dirty = true;
+    }
+    /* A partly filled cluster for packing compressed data may be freed. */
+    s->free_byte_offset = 0;
+    struct freed_range *copy = NULL;
+    size_t ncopy = s->nb_freed;
+    if (r == 0 && ncopy && (copy = malloc(ncopy * sizeof(*copy))))
+        memcpy(copy, s->freed, ncopy * sizeof(*copy));
+    if (r == 0)
+        r = qcow2_meta_flush(s, err);
+    if (r == 0)
+        r = qcow2_sync(s, err);
+    if (r == 0 && copy && s->data_fd == b->fd)
+        punch_free(s, copy, ncopy);
+    free(copy);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
 int qcow2_block_status(struct blk *b, uint64_t off, uint64_t len, struct blk_status *st,
                        struct vk_err *err)
 {

@@ -167,6 +167,79 @@ def test_commit(qcow2):
     qcheck_clean(top)
     assert qemu_raw(tmp, base, "base.raw") == want
     assert qemu_raw(tmp, top, "top.raw") == want
+    assert_empty_overlay(top, base)
+
+
+def assert_empty_overlay(top, base):
+    """qemu-img sees nothing allocated in `top`: every range reads from base."""
+    for m in json.loads(ok(qimg("map", "--output=json", top)).stdout):
+        assert m["depth"] >= 1, m
+    assert ok(qimg("compare", top, base)).returncode == 0
+    chk = json.loads(ok(qimg("check", "--output=json", top)).stdout)
+    assert chk.get("allocated-clusters", 0) == 0, chk
+
+
+@pytest.mark.parametrize("opts", ["", "cluster_size=4k,compat=0.10", "extended_l2=on",
+                                  "lazy_refcounts=on", "refcount_bits=1"])
+def test_commit_empties_top(qcow2, opts):
+    tmp = qcow2
+    base, top = tmp / "base.qcow2", tmp / "top.qcow2"
+    ok(qimg("create", "-q", "-f", "qcow2", base, SIZE))
+    qio(base, "write -P 1 0 1M", "write -P 5 3M 512k")
+    ok(vk("create", "-q", "-f", "qcow2", *(["-o", opts] if opts else []),
+          "-b", base.name, "-F", "qcow2", top))
+    qio(top, "write -P 2 512k 1M", "write -z 3M 64k", "write -P 3 100k 4k")
+    if "extended_l2" not in opts:      # a compressed cluster in the top too
+        qio(top, "write -c -P 7 2M 64k")
+    want = qemu_raw(tmp, top)
+    size_before = os.stat(top).st_blocks
+    ok(vk("commit", top))
+    qcheck_clean(base)
+    qcheck_clean(top)
+    assert qemu_raw(tmp, base, "base.raw") == want
+    assert qemu_raw(tmp, top, "top.raw") == want
+    assert_empty_overlay(top, base)
+    assert os.stat(top).st_blocks < size_before       # space given back
+    qio(top, "write -P 9 0 64k")                         # still a usable overlay
+    qcheck_clean(top)
+
+
+def test_commit_keeps_snapshot_data(qcow2):
+    tmp = qcow2
+    base, top = tmp / "base.qcow2", tmp / "top.qcow2"
+    ok(qimg("create", "-q", "-f", "qcow2", base, SIZE))
+    qio(base, "write -P 1 0 2M")
+    ok(qimg("create", "-q", "-f", "qcow2", "-b", base.name, "-F", "qcow2", top))
+    qio(top, "write -P 2 0 1M")
+    ok(vk("snapshot", "-c", "s1", top))
+    snap = qemu_raw(tmp, top, "snap.raw")
+    qio(top, "write -P 3 64k 64k", "write -P 4 3M 64k")
+    want = qemu_raw(tmp, top)
+    ok(vk("commit", top))
+    qcheck_clean(top)
+    qcheck_clean(base)
+    assert qemu_raw(tmp, base, "base.raw") == want
+    for m in json.loads(ok(qimg("map", "--output=json", top)).stdout):
+        assert m["depth"] >= 1, m
+    ok(qimg("snapshot", "-a", "s1", top))        # the snapshot still has its own data
+    qcheck_clean(top)
+    got = qemu_raw(tmp, top, "after.raw")
+    assert got[:1 << 20] == snap[:1 << 20]
+
+
+def test_commit_d_keeps_top(qcow2):
+    tmp = qcow2
+    base, top = tmp / "base.qcow2", tmp / "top.qcow2"
+    ok(qimg("create", "-q", "-f", "qcow2", base, SIZE))
+    ok(qimg("create", "-q", "-f", "qcow2", "-b", base.name, "-F", "qcow2", top))
+    qio(top, "write -P 2 512k 1M")
+    map_before = ok(qimg("map", "--output=json", top)).stdout
+    before = open(top, "rb").read()
+    want = qemu_raw(tmp, top)
+    ok(vk("commit", "-d", top))
+    assert open(top, "rb").read() == before
+    assert ok(qimg("map", "--output=json", top)).stdout == map_before
+    assert qemu_raw(tmp, base, "base.raw") == want
 
 
 def test_commit_intermediate_base(qcow2):

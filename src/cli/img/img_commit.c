@@ -1,7 +1,7 @@
 /* virtkit img commit [-q] [-f fmt] [-t cache] [-b base] [-d] [-p] file
- * Copies what the image (and the layers above `base`) allocate into base.
- * The image keeps its own clusters (see below), so -d changes nothing yet;
- * with -b the top keeps pointing at its old backing file (content unchanged). */
+ * Copies what the image (and the layers above `base`) allocate into base,
+ * then empties the image (reads fall through to base) unless -d. -b implies
+ * -d, as in qemu-img: the layers above base stay as they are. */
 #include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -54,7 +54,7 @@ int img_commit(int argc, char **argv)
     if (img_cache_flags(cache, &cflags) < 0)
         return img_usage("commit", "Invalid cache option: %s", cache);
     const char *path = argv[optind];
-    struct blk *top = img_open(path, fmt, cflags, NULL), *base_rw = NULL;
+    struct blk *top = img_open(path, fmt, cflags | (drop ? 0 : BLK_O_RDWR), NULL), *base_rw = NULL;
     if (!top)
         return CLI_FAIL;
     int ret = CLI_FAIL, depth = 1, r;
@@ -114,14 +114,12 @@ int img_commit(int argc, char **argv)
     base_rw = NULL;
     if (r < 0)
         goto ioerr;
-    blk_close(top);
-    top = NULL;
-    /* Emptying the top image (qemu-img's default without -d) needs a way to
-     * deallocate its clusters so reads fall through to the base; the block
-     * layer's blk_discard currently turns them into zero clusters instead,
-     * which would hide the committed data. Until it can, the top keeps its
-     * clusters: its content equals the base's either way. */
-    (void)drop;
+    /* Only once the base holds the data durably: a crash before this point
+     * leaves the top as it was. */
+    if (!drop && (r = blk_make_empty(top, &e)) < 0) {
+        img_error("Could not empty %s: %s", path, img_errstr(&e, r));
+        goto out;
+    }
     img_progress_done(&prog);
     if (!quiet)
         printf("Image committed.\n");

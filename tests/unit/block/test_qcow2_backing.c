@@ -61,6 +61,48 @@ static void extl2_overlay(void)
     free(buf);
 }
 
+/* blk_make_empty: an overlay's data (normal, zero, compressed clusters)
+ * goes away, reads fall through to the backing file, a snapshot keeps its
+ * own copy, and raw refuses. */
+static void make_empty(void)
+{
+    struct vk_err e = { 0 };
+    uint8_t *ref = malloc(SIZE), *buf = malloc(SIZE);
+    bt_fill(ref, SIZE, 33);
+    bt_write_file(bt_path("mbase.raw"), ref, SIZE);
+    tap_is_int(mk(bt_path("m.qcow2"), "mbase.raw", "raw", &e), 0, "make_empty: create overlay");
+    struct blk *b;
+    if (blk_open(bt_path("m.qcow2"), NULL, BLK_O_RDWR, NULL, &b, &e) < 0) {
+        tap_ok(0, "make_empty: open: %s", e.msg);
+        goto out;
+    }
+    bt_fill(buf, SIZE, 34);
+    blk_pwrite(b, 100000, buf, 1 << 20, &e);
+    blk_pwrite_zeroes(b, 2 << 20, 1 << 20, 0, &e);
+    blk_pwrite_compressed(b, 3 << 20, buf, 65536, &e);
+    tap_is_int(blk_snapshot_create(b, "s", NULL, &e), 0, "make_empty: snapshot");
+    blk_pwrite(b, 0, buf, 65536, &e);    /* a cluster only the active L1 has */
+    int r = blk_make_empty(b, &e);
+    tap_is_int(r, 0, "make_empty (%s)", r < 0 ? e.msg : "ok");
+    tap_ok(bt_verify(b, ref, SIZE), "make_empty: reads come from the backing file");
+    struct blk_status st;
+    blk_block_status(b, 0, SIZE, false, &st, &e);
+    tap_ok(!(st.flags & BLK_ST_ALLOCATED) && st.len == SIZE, "make_empty: nothing allocated");
+    tap_is_int(blk_snapshot_apply(b, "s", &e), 0, "make_empty: apply the snapshot");
+    blk_pread(b, 100000, ref, 1 << 20, &e);
+    tap_ok(!memcmp(ref, buf, 1 << 20), "make_empty: the snapshot kept its data");
+    blk_close(b);
+    if (bt_have_qemu_img())
+        tap_is_int(bt_qemu_check(bt_path("m.qcow2")), 0, "make_empty: qemu-img check clean");
+    if (blk_open(bt_path("mbase.raw"), "raw", BLK_O_RDWR, NULL, &b, &e) == 0) {
+        tap_is_int(blk_make_empty(b, &e), -ENOTSUP, "make_empty: raw refuses");
+        blk_close(b);
+    }
+out:
+    free(ref);
+    free(buf);
+}
+
 int main(void)
 {
     bt_init();
@@ -173,5 +215,6 @@ int main(void)
     extl2_overlay();
     free(ref);
     free(buf);
+    make_empty();
     return tap_done();
 }

@@ -140,6 +140,7 @@ struct qcow2_state {
     bool corrupt;                /* found inconsistent metadata: no more writes */
     bool header_dirty;
     bool unsynced;               /* metadata or new-cluster data written since the last sync */
+    uint64_t file_size_seen;     /* image file size last seen (atomic; the file only grows) */
     /* Allocating writes drop the lock while their data goes to disk; other
      * requests touching the same guest clusters wait on alloc_cond. */
     pthread_cond_t alloc_cond;

@@ -16,7 +16,6 @@ struct chk {
     struct blk_check_result *res;
     unsigned msgs;
     uint64_t last_data;   /* for fragmentation stats */
-    uint64_t max_cluster; /* references past this are errors, not table growth */
     uint64_t fsize;
     bool quiet;
 };
@@ -32,10 +31,13 @@ static int ref_add(struct chk *c, uint64_t off, uint64_t len)
     if (!len)
         return 0;
     uint64_t c0 = off >> s->cluster_bits, c1 = (off + len - 1) >> s->cluster_bits;
-    if (c1 >= c->max_cluster) {
+    /* The last cluster may be written only partly, so a reference may end
+     * past EOF -- but by less than a cluster (qemu-img's rule too). */
+    if (off + len < off || off + len >= c->fsize + s->cluster_size) {
         c->res->corruptions++;
-        MSG(c, "ERROR: offset 0x%llx is far beyond the end of the image file",
-            (unsigned long long)off);
+        MSG(c, "ERROR: cluster reference 0x%llx+%llu lies one cluster or more past the end "
+            "of the image file (%llu bytes)", (unsigned long long)off,
+            (unsigned long long)len, (unsigned long long)c->fsize);
         return 0;
     }
     if (c1 >= c->n) {
@@ -328,7 +330,6 @@ int qcow2_check(struct blk *b, unsigned fix, struct blk_check_result *res, struc
     res->total_clusters = qcow2_size_to_clusters(s, s->size);
     struct stat st;
     uint64_t fsize = fstat(b->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-    c.max_cluster = qcow2_size_to_clusters(s, fsize) + 65536;
     c.fsize = fsize;
     pthread_mutex_lock(&s->lock);
     bool was_corrupt = s->corrupt;

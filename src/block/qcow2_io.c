@@ -15,11 +15,37 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static int read_compressed(struct qcow2_state *s, uint64_t e, uint64_t intra, void *buf,
+/* Data read from the image file must start inside it. The last cluster may
+ * end past EOF (written only partly, as qemu allows too), but a cluster that
+ * starts at or past EOF means a broken L2 entry: fail instead of inventing
+ * zeroes. The file may have grown since we last looked (our own allocations,
+ * or another process writing the image), so only a fresh size counts. */
+static int check_in_file(struct qcow2_state *s, uint64_t host, uint64_t guest, const char *what,
+                         struct vk_err *err)
+{
+    if (host < __atomic_load_n(&s->file_size_seen, __ATOMIC_RELAXED))
+        return 0;
+    struct stat st;
+    if (fstat(s->b->fd, &st) < 0)
+        return vk_err_errno(err, -errno, "qcow2: fstat of %s", s->b->filename);
+    uint64_t size = (uint64_t)st.st_size;
+    __atomic_store_n(&s->file_size_seen, size, __ATOMIC_RELAXED);
+    if (host < size)
+        return 0;
+    return vk_err_set(err, -EIO, "qcow2: %s cluster at host offset 0x%llx (guest offset "
+                      "0x%llx) lies past the end of the image file (%llu bytes); the image "
+                      "is corrupt", what, (unsigned long long)host, (unsigned long long)guest,
+                      (unsigned long long)size);
+}
+
+static int read_compressed(struct qcow2_state *s, uint64_t e, uint64_t guest, void *buf,
                            size_t len, struct vk_err *err)
 {
-    uint64_t coff, clen;
+    uint64_t coff, clen, intra = guest & (s->cluster_size - 1);
     qcow2_compressed_range(s, e, &coff, &clen);
+    int rc = check_in_file(s, coff, guest, "compressed", err);
+    if (rc < 0)
+        return rc;
     uint8_t *cbuf = malloc(clen), *out = malloc(s->cluster_size);
     int r = 0;
     if (!cbuf || !out) {
@@ -70,13 +96,15 @@ static int do_read(struct qcow2_state *s, uint64_t off, uint8_t *buf, size_t len
             memset(buf, 0, run);
             break;
         case QC_NORMAL:
+            if (s->data_fd == b->fd && (r = check_in_file(s, m.host, off, "data", err)) < 0)
+                break;
             r = blk_file_pread(b, s->data_fd, m.host + intra, buf, run);
             if (r < 0)
                 vk_err_errno(err, r, "qcow2: reading data at 0x%llx",
                              (unsigned long long)(m.host + intra));
             break;
         case QC_COMPRESSED:
-            r = read_compressed(s, m.l2e, intra, buf, run, err);
+            r = read_compressed(s, m.l2e, off, buf, run, err);
             break;
         }
         if (r < 0)

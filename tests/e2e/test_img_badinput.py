@@ -135,8 +135,6 @@ def test_backing_name_past_eof(qcow2):
     assert_refused(qcow2, img, ["backing"])
 
 
-@pytest.mark.xfail(reason="block layer reads a data cluster past EOF as zeroes, as qemu does, "
-                          "instead of failing (reported)", strict=False)
 def test_l2_entry_past_eof_read_fails_cleanly(qcow2):
     tmp = qcow2
     img = base_image(tmp)
@@ -152,6 +150,8 @@ def test_l2_entry_past_eof_read_fails_cleanly(qcow2):
     before = sha(img)
     r = vk("convert", "-O", "raw", img, tmp / "out.raw")
     assert r.returncode == 1, r.stderr
+    size = os.path.getsize(img)
+    assert "0x10000000000" in r.stderr and str(size) in r.stderr, r.stderr
     r = vk("check", img)
     assert r.returncode == 2, r.stdout + r.stderr     # corruption reported
     assert qimg("check", img).returncode == 2

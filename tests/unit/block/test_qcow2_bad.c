@@ -203,12 +203,60 @@ static void corpus(void)
     tap_ok(opened > 0 && opened < total, "some mutations rejected, some accepted");
 }
 
+/* A data cluster that starts at or past EOF fails reads with EIO naming the
+ * host offset and the file size; one that only ends past EOF (last cluster
+ * written partly) reads its missing tail as zeroes; and when the file grows
+ * (another writer) the same open handle reads the new data. */
+static void past_eof(void)
+{
+    const char *p = bt_path("eof.qcow2");
+    struct vk_err e = { 0 };
+    struct blk_create_opts o = { .cluster_size = 4096 };
+    if (blk_create(p, "qcow2", 1 << 20, &o, &e) < 0)
+        return;
+    struct blk *b;
+    if (blk_open(p, NULL, BLK_O_RDWR, NULL, &b, &e) < 0)
+        return;
+    uint8_t buf[4096], got[4096];
+    bt_fill(buf, sizeof(buf), 3);
+    blk_pwrite(b, 0, buf, sizeof(buf), &e);
+    blk_close(b);
+    int fd = open(p, O_RDWR);
+    struct stat st;
+    fstat(fd, &st);
+    uint64_t fsize = (uint64_t)st.st_size, l1, l2;   /* cluster-aligned here */
+    (void)!pread(fd, &l1, 8, 40);
+    (void)!pread(fd, &l1, 8, (off_t)be64toh(l1));
+    l2 = be64toh(l1) & 0x00fffffffffffe00ull;
+    uint64_t ent = htobe64(0x8000000000000000ull | fsize);   /* guest cluster 1 -> EOF */
+    (void)!pwrite(fd, &ent, 8, (off_t)l2 + 8);
+    tap_is_int(blk_open(p, NULL, 0, NULL, &b, &e), 0, "past EOF: image opens");
+    int r = blk_pread(b, 4096, got, 4096, &e);
+    tap_is_int(r, -EIO, "past EOF: read of a cluster starting at EOF fails");
+    char want[64];
+    snprintf(want, sizeof(want), "0x%llx", (unsigned long long)fsize);
+    tap_ok(strstr(e.msg, want) && strstr(e.msg, "bytes"), "past EOF: message: %s", e.msg);
+    tap_is_int(blk_pread(b, 0, got, 4096, &e), 0, "past EOF: other clusters still read");
+    /* Another writer extends the file by half a cluster: it now reads. */
+    (void)!pwrite(fd, buf, 2048, (off_t)fsize);
+    r = blk_pread(b, 4096, got, 4096, &e);
+    tap_is_int(r, 0, "past EOF: readable once the file has grown (same handle)");
+    uint8_t zero[2048] = { 0 };
+    tap_ok(!memcmp(got, buf, 2048) && !memcmp(got + 2048, zero, 2048),
+           "past EOF: partial last cluster reads data then zeroes");
+    struct blk_check_result res;
+    tap_is_int(blk_check(b, 0, &res, &e), 0, "past EOF: check runs");
+    blk_close(b);
+    close(fd);
+}
+
 int main(void)
 {
     bt_init();
     vk_log_set_level(VK_LOG_ERROR);
     headers();
     bad_tables();
+    past_eof();
     corpus();
     return tap_done();
 }

@@ -17,6 +17,7 @@ extern const struct device_ops pci_host_device WEAK, virtio_disks_device WEAK,
     virtio_balloon_create_device WEAK;
 extern const struct device_ops acpi_tables_device WEAK, mptable_device WEAK, control_device WEAK;
 extern const struct device_ops pci_hotplug_device WEAK;
+extern const struct device_ops pci_testdev_device WEAK;
 
 const struct board_entry board_pc[] = {
     /* ops               base   size  irq level              when            index */
@@ -43,6 +44,8 @@ const struct board_entry board_pc[] = {
     { &virtio_rng_create_device, 0, 0, 0, BOARD_LEVEL_DEV,   BOARD_OPTIONAL, 0 },
     { &virtio_console_create_device, 0, 0, 0, BOARD_LEVEL_DEV, BOARD_OPTIONAL, 0 },
     { &virtio_balloon_create_device, 0, 0, 0, BOARD_LEVEL_DEV, BOARD_OPTIONAL, 0 },
+    /* QEMU's pci-testdev (kvm-unit-tests), on PCI bus 0 */
+    { &pci_testdev_device, 0,   0,    0,  BOARD_LEVEL_DEV,   BOARD_OPTIONAL, 0 },
 };
 const unsigned board_pc_size = VK_ARRAY_SIZE(board_pc);
 

@@ -288,8 +288,10 @@ static uint64_t cf8_read(void *opaque, uint64_t off, unsigned size)
     unsigned dataoff = (unsigned)off - 4;
     if (!(a & 0x80000000u) || ((a >> 16) & 0xff) != 0)
         return 0xffffffffu >> (32 - 8 * size);
-    unsigned reg = (a & 0xfc) | ((a >> 16) & 0xf00);   /* AMD extended bits 27:24 */
-    return pci_config_read(bus, (a >> 8) & 0xff, reg + dataoff, size);
+    /* Address bits 1:0 select the byte as QEMU does (kvm-unit-tests reads
+     * 16-bit registers with them set); AMD extended bits 27:24. */
+    unsigned reg = (a & 0xff) | ((a >> 16) & 0xf00);
+    return pci_config_read(bus, (a >> 8) & 0xff, reg | dataoff, size);
 }
 
 static void cf8_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
@@ -303,8 +305,8 @@ static void cf8_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
     uint32_t a = bus->cf8;
     if (!(a & 0x80000000u) || ((a >> 16) & 0xff) != 0)
         return;
-    unsigned reg = (a & 0xfc) | ((a >> 16) & 0xf00);
-    pci_config_write(bus, (a >> 8) & 0xff, reg + (unsigned)off - 4, (uint32_t)val, size);
+    unsigned reg = (a & 0xff) | ((a >> 16) & 0xf00);
+    pci_config_write(bus, (a >> 8) & 0xff, reg | ((unsigned)off - 4), (uint32_t)val, size);
 }
 
 static const struct bus_ops cf8_ops = { .read = cf8_read, .write = cf8_write };

@@ -587,29 +587,77 @@ static int p_emulator(struct dom_def *def, xmlNode *n, struct vk_err *err)
     return 0;
 }
 
-/* <serial>/<console>: pty only (the daemon relays it as the console) */
-static int chardev(xmlNode *n, struct vk_err *err)
+/* <serial>/<console> (port 0, COM1): type 'pty' (the daemon relays it as
+ * the domain console), 'file' (<source path='ABS'/>, output only, the file
+ * truncated at start as libvirt's default append='off' does) or 'unix'
+ * (<source mode='bind' path='ABS'/>: virtkit-vm listens there, one client
+ * at a time). A <console> whose target is the serial port describes the
+ * same device: it only supplies the type when no <serial> does. */
+static const char *const chr_types[] = { "pty", "file", "unix", NULL };
+
+static int chardev(struct dom_def *def, xmlNode *n, bool from_serial, struct vk_err *err)
 {
     char *type = attr(n, "type");
+    int t = type ? one_of(type, chr_types) : -1;
     int r = 0;
-    if (!type || strcmp(type, "pty"))
-        r = vk_err_set(err, -ENOTSUP, "<%s type='%s'>: only type 'pty' is supported",
-                       ename(n), type ? type : "");
+    char *path = NULL;
+    if (t < 0) {
+        r = vk_err_set(err, -ENOTSUP, "<%s type='%s'>: only types 'pty', 'file' and 'unix' are "
+                       "supported", ename(n), type ? type : "");
+        goto out;
+    }
+    for (xmlNode *c = n->children; c && r == 0 && t != DOM_CHR_PTY; c = c->next) {
+        if (!is_elem(c) || strcmp(ename(c), "source"))
+            continue;
+        free(path);
+        path = attr(c, "path");
+        char *mode = attr(c, "mode"), *append = attr(c, "append");
+        if (t == DOM_CHR_UNIX && (!mode || strcmp(mode, "bind")))
+            r = vk_err_set(err, -ENOTSUP, "<%s type='unix'><source mode='%s'>: only mode 'bind' "
+                           "(virtkit-vm listens) is supported", ename(n), mode ? mode : "");
+        else if (t == DOM_CHR_FILE && append && strcmp(append, "off"))
+            r = vk_err_set(err, -ENOTSUP, "<%s type='file'><source append='%s'>: only 'off' is "
+                           "supported (the file is truncated when the domain starts)",
+                           ename(n), append);
+        free(mode);
+        free(append);
+    }
+    if (r == 0 && t != DOM_CHR_PTY) {
+        if (!path || path[0] != '/')
+            r = vk_err_set(err, -EINVAL, "<%s type='%s'><source path='%s'>: want an absolute path",
+                           ename(n), type, path ? path : "");
+        else if (t == DOM_CHR_UNIX && (strlen(path) >= 108 || strchr(path, ',')))
+            r = vk_err_set(err, -EINVAL, "<%s type='unix'><source path='%s'>: longer than 107 "
+                           "bytes or has a ','", ename(n), path);
+        else if (strpbrk(path, "\n\r\t"))
+            r = vk_err_set(err, -EINVAL, "<%s><source path>: control characters in the path",
+                           ename(n));
+    }
+    if (r == 0 && (from_serial || def->n_serials == 0)) {
+        def->serial_type = (enum dom_chr_type)t;
+        free(def->serial_path);
+        def->serial_path = path;
+        path = NULL;
+    }
+out:
+    free(path);
     free(type);
     return r;
 }
 
 static int p_serial(struct dom_def *def, xmlNode *n, struct vk_err *err)
 {
-    int r = chardev(n, err);
-    if (r == 0 && ++def->n_serials > 1)
-        r = vk_err_set(err, -ENOTSUP, "<serial>: only one serial port is supported");
+    if (def->n_serials)
+        return vk_err_set(err, -ENOTSUP, "<serial>: only one serial port is supported");
+    int r = chardev(def, n, true, err);
+    if (r == 0)
+        def->n_serials = 1;
     return r;
 }
 
 static int p_console(struct dom_def *def, xmlNode *n, struct vk_err *err)
 {
-    int r = chardev(n, err);
+    int r = chardev(def, n, false, err);
     if (r < 0)
         return r;
     for (xmlNode *c = n->children; c; c = c->next) {

@@ -51,6 +51,13 @@ struct dom_timer {
     char *present;       /* "yes" | "no" | NULL */
 };
 
+/* Host side of the serial port (libvirt's <serial type=...>). */
+enum dom_chr_type {
+    DOM_CHR_PTY,         /* relayed by the daemon: `virtkit console` */
+    DOM_CHR_FILE,        /* output appended to serial_path (truncated at start) */
+    DOM_CHR_UNIX,        /* virtkit-vm listens on serial_path (mode='bind') */
+};
+
 struct dom_def {
     char *type;          /* "kvm" | "qemu" */
     char *name;
@@ -88,8 +95,10 @@ struct dom_def {
     int n_disks;
     struct dom_iface *ifaces;    /* n_ifaces entries (malloc'd) */
     int n_ifaces;
-    int n_serials;       /* <serial type='pty'> count */
-    bool console;        /* <console type='pty'> */
+    int n_serials;       /* <serial> count (0 or 1) */
+    bool console;        /* <console> (target serial: the same port) */
+    enum dom_chr_type serial_type;   /* of <serial>, else of <console> */
+    char *serial_path;   /* file / unix: absolute path */
     bool rng;            /* <rng model='virtio'> -> --device virtio-rng */
     char *rng_backend;   /* backend 'random': "/dev/urandom" or "/dev/random" */
     bool rng_builtin;    /* backend 'builtin' (rng_backend NULL) */

@@ -80,6 +80,19 @@ static void format_iface(struct vk_strbuf *b, const struct dom_iface *f)
     vk_strbuf_printf(b, "    </interface>\n");
 }
 
+/* <serial type=...> / <console type=...> and its <source>: both describe
+ * serial port 0, so they carry the same host side (as libvirt writes them). */
+static void format_chr_open(struct vk_strbuf *b, const struct dom_def *def, const char *elem)
+{
+    static const char *const names[] = { "pty", "file", "unix" };
+    vk_strbuf_printf(b, "    <%s type='%s'>\n", elem, names[def->serial_type]);
+    if (def->serial_type == DOM_CHR_PTY || !def->serial_path)
+        return;
+    vk_strbuf_printf(b, "      <source %spath='", def->serial_type == DOM_CHR_UNIX ? "mode='bind' " : "");
+    sb_esc(b, def->serial_path);
+    vk_strbuf_printf(b, "'/>\n");
+}
+
 char *dom_def_format(const struct dom_def *def, int id)
 {
     struct vk_strbuf b = { 0 };
@@ -174,10 +187,14 @@ char *dom_def_format(const struct dom_def *def, int id)
         format_disk(&b, &def->disks[i]);
     for (int i = 0; i < def->n_ifaces; i++)
         format_iface(&b, &def->ifaces[i]);
-    if (def->n_serials)
-        vk_strbuf_printf(&b, "    <serial type='pty'>\n      <target port='0'/>\n    </serial>\n");
-    if (def->console)
-        vk_strbuf_printf(&b, "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n");
+    if (def->n_serials) {
+        format_chr_open(&b, def, "serial");
+        vk_strbuf_printf(&b, "      <target port='0'/>\n    </serial>\n");
+    }
+    if (def->console) {
+        format_chr_open(&b, def, "console");
+        vk_strbuf_printf(&b, "      <target type='serial' port='0'/>\n    </console>\n");
+    }
     if (def->memballoon)
         vk_strbuf_printf(&b, "    <memballoon model='virtio'/>\n");
     else if (def->memballoon_none)
@@ -224,7 +241,7 @@ void dom_def_free(struct dom_def *def)
         free(def->timers[i].name); free(def->timers[i].tickpolicy); free(def->timers[i].present);
     }
     free(def->on_poweroff); free(def->on_reboot); free(def->on_crash);
-    free(def->emulator); free(def->rng_backend);
+    free(def->emulator); free(def->rng_backend); free(def->serial_path);
     for (int i = 0; i < def->n_disks; i++)
         disk_free(&def->disks[i]);
     for (int i = 0; i < def->n_ifaces; i++)
@@ -249,6 +266,7 @@ struct dom_def *dom_def_copy(const struct dom_def *s)
     dst->arch = dst->machine = dst->kernel = dst->initrd = dst->cmdline = NULL;
     dst->cpu_mode = dst->cpu_model = dst->clock_offset = NULL;
     dst->on_poweroff = dst->on_reboot = dst->on_crash = dst->emulator = dst->rng_backend = NULL;
+    dst->serial_path = NULL;
     for (int i = 0; i < s->n_boot; i++)
         dst->boot[i] = NULL;
     for (int i = 0; i < s->n_timers; i++)
@@ -281,7 +299,7 @@ struct dom_def *dom_def_copy(const struct dom_def *s)
     DUP(type); DUP(name); DUP(title); DUP(description); DUP(metadata);
     DUP(arch); DUP(machine); DUP(kernel); DUP(initrd); DUP(cmdline);
     DUP(cpu_mode); DUP(cpu_model); DUP(clock_offset);
-    DUP(on_poweroff); DUP(on_reboot); DUP(on_crash); DUP(emulator); DUP(rng_backend);
+    DUP(on_poweroff); DUP(on_reboot); DUP(on_crash); DUP(emulator); DUP(rng_backend); DUP(serial_path);
     for (int i = 0; i < s->n_boot; i++)
         DUP(boot[i]);
     for (int i = 0; i < s->n_timers; i++) {

@@ -351,6 +351,13 @@ static void vm_exited(struct vkd *d, pid_t pid, int wstatus, void *opaque)
 
 /* ---- start ------------------------------------------------------------------ */
 
+/* The daemon holds COM1 (and relays it to `virtkit console`) unless the XML
+ * sends it to a file or a socket of its own. */
+static bool relays_console(const struct dom_def *def)
+{
+    return def && def->serial_type == DOM_CHR_PTY;
+}
+
 static int build_argv(struct vkd *d, const struct dom_def *def, const int *tapfds,
                       struct argv_buf *a, const char *qmp, const char *serial, int logfd)
 {
@@ -377,8 +384,15 @@ static int build_argv(struct vkd *d, const struct dom_def *def, const int *tapfd
         arg_add(a, "--append");
         arg_add(a, "%s", def->cmdline);
     }
+    /* COM1: the daemon's relay socket (pty: `virtkit console`), or the
+     * file / listening socket the XML names. */
     arg_add(a, "--serial");
-    arg_add(a, "unix:%s", serial);
+    if (def->serial_type == DOM_CHR_FILE && def->serial_path)
+        arg_add(a, "file:%s", def->serial_path);
+    else if (def->serial_type == DOM_CHR_UNIX && def->serial_path)
+        arg_add(a, "unix:%s", def->serial_path);
+    else
+        arg_add(a, "unix:%s", serial);
     arg_add(a, "--control");
     arg_add(a, "%s", qmp);
     if (def->on_reboot && !strcmp(def->on_reboot, "destroy"))
@@ -466,7 +480,8 @@ static void start_finish(struct vkd *d, struct domain *dom, struct dom_start *st
 static void start_running(struct vkd *d, struct domain *dom, struct dom_start *st)
 {
     const struct dom_def *live = dom->live;
-    for (int i = 0; i < 100 && console_connect(d, dom, st->serial) < 0; i++) {
+    for (int i = 0; i < 100 && relays_console(live) && console_connect(d, dom, st->serial) < 0;
+         i++) {
         struct timespec ts = { 0, 10 * 1000000L };
         nanosleep(&ts, NULL);
     }
@@ -817,7 +832,8 @@ static void adopt_one(struct vkd *d, const char *name)
     if (sock_path(d, dom->live, "qmp", qmp, sizeof(qmp), &err) == 0 &&
         qmp_connect(d, dom, qmp, 2000, &err) < 0)
         vk_warn("domain %s: control socket: %s", name, err.msg);
-    if (sock_path(d, dom->live, "serial", serial, sizeof(serial), &err) == 0)
+    if (relays_console(dom->live) &&
+        sock_path(d, dom->live, "serial", serial, sizeof(serial), &err) == 0)
         console_connect(d, dom, serial);
     vk_info("domain %s: adopted running VM (pid %d, id %d)", name, (int)pid, dom->id);
 cleanup:

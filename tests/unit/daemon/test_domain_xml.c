@@ -106,7 +106,7 @@ static void test_bad(void)
         { "<domain type='kvm'><name>x</name><memory>65536</memory><os><type>hvm</type><loader>/x</loader></os></domain>",
           "element <loader> is not supported" },
         { "<domain type='kvm'><name>x</name><memory>65536</memory><os><type>hvm</type></os><devices><serial type='tcp'/></devices></domain>",
-          "<serial type='tcp'>: only type 'pty'" },
+          "<serial type='tcp'>: only types 'pty', 'file' and 'unix'" },
         { "<domain type='kvm'><name>x</name><memory>65536</memory><os><type>hvm</type></os><cputune/></domain>",
           "<cputune> is not supported by virtkit" },
         { "<domain type='kvm'><name>x</name><memory>65536</memory><os><type>hvm</type><kernel>vmlinuz</kernel></os></domain>",
@@ -120,6 +120,22 @@ static void test_bad(void)
         { DEVS("<rng model='e1000'><backend model='builtin'/></rng>"), "<rng model='e1000'>: unsupported value" },
         { DEVS("<memballoon model='xen'/>"), "<memballoon model='xen'>: unsupported value" },
         { DEVS("<memballoon/>"), "<memballoon>: missing attribute 'model'" },
+        { DEVS("<serial type='file'><target port='0'/></serial>"),
+          "<serial type='file'><source path=''>: want an absolute path" },
+        { DEVS("<serial type='file'><source path='log'/></serial>"),
+          "<serial type='file'><source path='log'>: want an absolute path" },
+        { DEVS("<serial type='file'><source path='/l' append='on'/></serial>"),
+          "<serial type='file'><source append='on'>: only 'off'" },
+        { DEVS("<serial type='unix'><source mode='connect' path='/s'/></serial>"),
+          "<serial type='unix'><source mode='connect'>: only mode 'bind'" },
+        { DEVS("<serial type='unix'><source path='/s'/></serial>"),
+          "<serial type='unix'><source mode=''>: only mode 'bind'" },
+        { DEVS("<serial type='unix'><source mode='bind' path='/a,b'/></serial>"),
+          "has a ','" },
+        { DEVS("<serial type='pty'/><serial type='file'><source path='/l'/></serial>"),
+          "<serial>: only one serial port" },
+        { DEVS("<console type='tcp'><target type='serial'/></console>"),
+          "<console type='tcp'>: only types" },
 #undef DEVS
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -228,6 +244,68 @@ static void test_rng_balloon(void)
     }
 }
 
+/* <serial>/<console> host sides: what parses, what dumpxml writes, and
+ * that the output parses back to the same text. */
+static void test_serial_backends(void)
+{
+    static const struct {
+        const char *devs;
+        enum dom_chr_type type;
+        const char *path, *want;
+    } cases[] = {
+        { "<serial type='pty'><target port='0'/></serial>", DOM_CHR_PTY, NULL,
+          "<serial type='pty'>\n      <target port='0'/>" },
+        { "<serial type='file'><source path='/var/log/x&apos;s.log'/><target port='0'/></serial>"
+          "<console type='file'><source path='/var/log/x&apos;s.log'/><target type='serial' port='0'/></console>",
+          DOM_CHR_FILE, "/var/log/x's.log",
+          "<serial type='file'>\n      <source path='/var/log/x&apos;s.log'/>\n      <target port='0'/>\n"
+          "    </serial>\n    <console type='file'>\n      <source path='/var/log/x&apos;s.log'/>\n"
+          "      <target type='serial' port='0'/>" },
+        { "<serial type='file'><source path='/l' append='off'/></serial>", DOM_CHR_FILE, "/l",
+          "<source path='/l'/>" },
+        { "<serial type='unix'><source mode='bind' path='/run/vm/com1.sock'/><target port='0'/></serial>",
+          DOM_CHR_UNIX, "/run/vm/com1.sock",
+          "<serial type='unix'>\n      <source mode='bind' path='/run/vm/com1.sock'/>" },
+        /* a console alone gives the port its host side; with a <serial>
+         * (either order) the serial's wins, and dumpxml mirrors it */
+        { "<console type='unix'><source mode='bind' path='/c.sock'/><target type='serial'/></console>",
+          DOM_CHR_UNIX, "/c.sock", "<console type='unix'>\n      <source mode='bind' path='/c.sock'/>" },
+        { "<console type='pty'/><serial type='file'><source path='/f'/></serial>", DOM_CHR_FILE, "/f",
+          "<console type='file'>\n      <source path='/f'/>" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char xml[1024];
+        snprintf(xml, sizeof(xml), "<domain type='kvm'><name>x</name><memory>65536</memory>"
+                 "<os><type>hvm</type></os><devices>%s</devices></domain>", cases[i].devs);
+        struct dom_def *d = NULL, *d2 = NULL, *c = NULL;
+        struct vk_err err = { 0 };
+        int r = dom_def_parse(xml, strlen(xml), &d, &err);
+        tap_is_int(r, 0, "serial case %zu parses (%s)", i, err.msg);
+        if (r)
+            continue;
+        tap_is_int(d->serial_type, cases[i].type, "serial case %zu: type", i);
+        tap_ok(cases[i].path ? d->serial_path && !strcmp(d->serial_path, cases[i].path)
+                             : !d->serial_path, "serial case %zu: path %s", i,
+               d->serial_path ? d->serial_path : "(none)");
+        char *out = dom_def_format(d, 0);
+        tap_ok(out && strstr(out, cases[i].want), "serial case %zu: dumpxml has the device", i);
+        if (out && !strstr(out, cases[i].want))
+            printf("#   got:\n%s\n", out);
+        r = out ? dom_def_parse(out, strlen(out), &d2, &err) : -1;
+        char *out2 = r == 0 ? dom_def_format(d2, 0) : NULL;
+        tap_ok(out2 && !strcmp(out, out2), "serial case %zu: dumpxml round-trips", i);
+        c = dom_def_copy(d);
+        char *out3 = c ? dom_def_format(c, 0) : NULL;
+        tap_ok(out3 && out && !strcmp(out, out3), "serial case %zu: a copy formats the same", i);
+        free(out);
+        free(out2);
+        free(out3);
+        dom_def_free(d);
+        dom_def_free(d2);
+        dom_def_free(c);
+    }
+}
+
 static void test_samples(void)
 {
     DIR *dp = opendir(SAMPLES_DIR);
@@ -262,6 +340,7 @@ int main(void)
     test_hostile();
     test_helpers();
     test_rng_balloon();
+    test_serial_backends();
     test_samples();
     printf("1..%d\n", tap_n);
     return tap_failed ? 1 : 0;

@@ -129,13 +129,14 @@ int cpu_block_cache_init(struct cpu_x86 *cpu)
         return -1;
     cpu->bc_arena_size = BC_ARENA;
     cpu->bc_arena_used = 0;
-    return 0;
+    return cpu_jit_init(cpu);
 }
 
 void cpu_block_cache_free(struct cpu_x86 *cpu)
 {
     free(cpu->bc_hash);
     free(cpu->bc_arena);
+    cpu_jit_free(cpu);
     cpu->bc_hash = NULL;
     cpu->bc_arena = NULL;
 }
@@ -146,6 +147,9 @@ void cpu_block_cache_flush(struct cpu_x86 *cpu)
     cpu->bc_arena_used = 0;
     memset(cpu->jc, 0, sizeof(cpu->jc));   /* it points into the arena */
     cpu->chain_from = NULL;
+    cpu->bc_flushes++;
+    cpu->jit_used = 0;
+    cpu->jit_full = false;
 }
 
 static unsigned bc_hash(uint64_t phys, uint32_t mode)
@@ -183,6 +187,7 @@ struct cpu_block *cpu_block_get(struct cpu_x86 *cpu, uint64_t lin)
         scratch.b.phys = phys;
         scratch.b.page = NULL;
         scratch.b.mode = mode;
+        scratch.b.jit = NULL;
         scratch.in[0] = first;
         return &scratch.b;
     }
@@ -197,6 +202,8 @@ struct cpu_block *cpu_block_get(struct cpu_x86 *cpu, uint64_t lin)
     b->host_page = cpu_lin_host_r(cpu, lin & ~0xfffull, ACC_X);
     b->succ[0] = b->succ[1] = NULL;
     b->succ_lin[0] = b->succ_lin[1] = 1;   /* never a valid target */
+    b->execs = 0;
+    b->jit = NULL;
     b->page = cpu_code_page_get(cpu->shared, phys >> 12, true);
     if (!b->page)
         cpu_fail(cpu, "out of memory for code page tracking");

@@ -375,7 +375,10 @@ static void exec_block(struct cpu_x86 *cpu)
      * privilege class) still maps the page, executable, to the same RAM */
     if (!(b && cpu->jc[h].lin == lin && b->mode == cpu_decode_mode(cpu) &&
           te->tag_x == ((lin & ~0xfffull) | cpu->tlb_epoch) && te->host == b->host_page)) {
+        unsigned flushes = cpu->bc_flushes;
         b = cpu_block_get(cpu, lin);
+        if (cpu->bc_flushes != flushes)
+            from = NULL;   /* it pointed into the dropped arena */
         if (b->page) {
             cpu->jc[h].lin = lin;
             cpu->jc[h].b = b;
@@ -425,13 +428,20 @@ static void exec_block(struct cpu_x86 *cpu)
         from->succ_epoch[k] = cpu->seen_write_epoch;
     }
     for (unsigned n = 0;; n++) {
-        for (; in < end; in++) {
-            cpu->insn_rip = cpu->rip;
-            cpu->rip += in->len;
-            in->fn(cpu, in);
-            if (__builtin_expect(cpu->stop != -1, 0)) {
-                in++;
-                break;
+        if (__builtin_expect(!b->jit, 0) && b->page && b->mode == 2 && cpu->jit_threshold &&
+            ++b->execs == cpu->jit_threshold)
+            cpu_jit_compile(cpu, b);
+        if (b->jit && end == b->insns + b->ninsns) {
+            in = b->insns + b->jit(cpu);
+        } else {
+            for (; in < end; in++) {
+                cpu->insn_rip = cpu->rip;
+                cpu->rip += in->len;
+                in->fn(cpu, in);
+                if (__builtin_expect(cpu->stop != -1, 0)) {
+                    in++;
+                    break;
+                }
             }
         }
         cpu->retired += (uint64_t)(in - b->insns);
@@ -510,6 +520,8 @@ int cpu_x86_run(struct cpu_x86 *cpu, uint64_t max_insns, struct cpu_x86_exit *ex
             cpu->stop = CPU_X86_STOP_BUDGET;
             break;
         }
+        if (__builtin_expect(cpu->jit_full, 0))
+            cpu_block_cache_flush(cpu);   /* translated code fills its buffer */
         exec_block(cpu);
         if (cpu->stop == -2) {
             cpu->stop = -1;

@@ -155,6 +155,8 @@ enum cc_op {
     CC_EFLAGS,   /* cc_res holds the arithmetic flags themselves */
     CC_ADD, CC_ADC, CC_SUB, CC_SBB, CC_LOGIC, CC_INC, CC_DEC,
     CC_MUL,      /* cc_a: 1 if the product overflowed (CF=OF), flags of cc_res */
+    CC_SHL, CC_SHR, CC_SAR,   /* cc_a: value, cc_b: count (1..size*8-1), AF
+                               * clear, OF as for a count of 1 */
 };
 
 /* Soft TLB: direct mapped, one set per privilege class (0 = supervisor,
@@ -204,6 +206,8 @@ struct cpu_insn {
 };
 
 struct cpu_block;
+/* Translated block (jit.c): returns the number of instructions completed. */
+typedef unsigned (*cpu_jit_fn)(struct cpu_x86 *cpu);
 
 struct cpu_x86 {
     /* hot state first */
@@ -292,6 +296,13 @@ struct cpu_x86 {
     struct cpu_block *bc_free;
     void *bc_arena;
     size_t bc_arena_used, bc_arena_size;
+    unsigned bc_flushes;     /* cache drops, so holders of block pointers can tell */
+
+    /* translator (jit.c) */
+    uint8_t *jit_buf;
+    size_t jit_used, jit_size;
+    bool jit_full;           /* no room: the run loop drops the cache */
+    uint32_t jit_threshold;  /* translate a block after this many runs; 0 off */
 
     struct cpu_x86_env env;
     struct cpu_x86_shared *shared;
@@ -470,6 +481,8 @@ struct cpu_block {
     uint64_t succ_lin[2];
     uint64_t succ_epoch[2];
     uint32_t gen;
+    uint32_t execs;              /* runs while not translated (jit.c) */
+    cpu_jit_fn jit;              /* translated code or NULL */
     struct cpu_insn insns[];
 };
 
@@ -501,6 +514,11 @@ bool cpu_decode_ends_block(const struct cpu_insn *in);
 /* fast.c: swap in a specialised handler for frequent forms. */
 void cpu_specialise(struct cpu_x86 *cpu, struct cpu_insn *in);
 extern bool cpu_fast_disable;   /* tests: compare with generic handlers */
+
+/* jit.c: translator to host code for 64-bit blocks. */
+int cpu_jit_init(struct cpu_x86 *cpu);
+void cpu_jit_free(struct cpu_x86 *cpu);
+void cpu_jit_compile(struct cpu_x86 *cpu, struct cpu_block *b);
 
 /* prof.c: guest RIP sampler, started when VIRTKIT_CPU_PROF is set. */
 struct cpu_prof;

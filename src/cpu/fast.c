@@ -128,46 +128,28 @@ static void f_movzx_load##n(struct cpu_x86 *cpu, const struct cpu_insn *in)     
 GEN2(4)
 GEN2(8)
 
-static uint32_t szp_flags(uint64_t r, unsigned n)
-{
-    uint32_t fl = 0;
-    if (!r) fl |= F_ZF;
-    if (r & sign_bit(n)) fl |= F_SF;
-    if (cpu_parity((uint8_t)r)) fl |= F_PF;
-    return fl;
-}
-
 /* SHL/SHR/SAR on a register (C1 imm, D1 by one, D3 by CL), same results
- * and flags as bits.c: AF clear, OF as for a count of 1. */
+ * and flags as bits.c (AF clear, OF as for a count of 1), recorded lazily
+ * (CC_SHL/SHR/SAR, flags.c). */
 #define GEN3(n)                                                                      \
 static void f_shift_r##n(struct cpu_x86 *cpu, const struct cpu_insn *in)             \
 {                                                                                    \
-    unsigned op = in->reg & 7, bits = n * 8;                                         \
+    unsigned op = in->reg & 7;                                                       \
     unsigned count = in->op == 0xc1 ? (unsigned)in->imm : in->op == 0xd1 ? 1u        \
                                     : (unsigned)cpu->r[R_CX];                        \
     count &= n == 8 ? 63 : 31;                                                       \
     uint64_t a = MASK(n, cpu->r[in->rm]), r;                                         \
-    uint32_t cf, fl;                                                                 \
     if (!count) {                                                                    \
         WR(cpu, in->rm, n, a);                                                       \
         return;                                                                      \
     }                                                                                \
-    if (op == 5) {                                                                   \
+    if (op == 5)                                                                     \
         r = a >> count;                                                              \
-        cf = (uint32_t)(a >> (count - 1)) & 1;                                       \
-        fl = szp_flags(r, n) | (cf ? F_CF : 0) | (((a >> (bits - 1)) & 1) ? F_OF : 0); \
-    } else if (op == 7) {                                                            \
-        int64_t s = sext(a, n);                                                      \
-        r = MASK(n, (uint64_t)(s >> count));                                         \
-        cf = (uint32_t)(s >> (count - 1)) & 1;                                       \
-        fl = szp_flags(r, n) | (cf ? F_CF : 0);                                      \
-    } else {                                                                         \
+    else if (op == 7)                                                                \
+        r = MASK(n, (uint64_t)(sext(a, n) >> count));                                \
+    else                                                                             \
         r = MASK(n, a << count);                                                     \
-        cf = (uint32_t)(a >> (bits - count)) & 1;                                    \
-        fl = szp_flags(r, n) | (cf ? F_CF : 0) |                                     \
-             ((((r >> (bits - 1)) & 1) ^ cf) ? F_OF : 0);                            \
-    }                                                                                \
-    cpu_set_arith_flags(cpu, fl);                                                    \
+    cpu_set_cc(cpu, op == 5 ? CC_SHR : op == 7 ? CC_SAR : CC_SHL, n, a, count, r);   \
     WR(cpu, in->rm, n, r);                                                           \
 }
 

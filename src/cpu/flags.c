@@ -42,6 +42,23 @@ static uint32_t compute(const struct cpu_x86 *cpu)
         if (cpu_parity((uint8_t)res)) f |= F_PF;
         if (res == 0) f |= F_ZF;
         return f;   /* AF undefined: reported clear */
+    case CC_SHL: {
+        unsigned cnt = (unsigned)cpu->cc_b, bits = size * 8;
+        if ((a >> (bits - cnt)) & 1) f |= F_CF;
+        if (!!(res & sb) != !!(f & F_CF)) f |= F_OF;
+        goto szp;
+    }
+    case CC_SHR: {
+        unsigned cnt = (unsigned)cpu->cc_b;
+        if ((a >> (cnt - 1)) & 1) f |= F_CF;
+        if (a & sb) f |= F_OF;
+        goto szp;
+    }
+    case CC_SAR: {
+        unsigned cnt = (unsigned)cpu->cc_b;
+        if (((uint64_t)sext(a, size) >> (cnt - 1)) & 1) f |= F_CF;
+        goto szp;
+    }
     case CC_INC:
         if (cpu->cc_cf) f |= F_CF;
         if (res == sb) f |= F_OF;
@@ -53,6 +70,7 @@ static uint32_t compute(const struct cpu_x86 *cpu)
     }
     if (cpu->cc_op != CC_LOGIC && ((a ^ b ^ res) & 0x10))
         f |= F_AF;
+szp:
     if (res == 0) f |= F_ZF;
     if (res & sb) f |= F_SF;
     if (cpu_parity((uint8_t)res)) f |= F_PF;

@@ -1,0 +1,592 @@
+/* Translator: a decoded block of 64-bit code, once it has run
+ * cpu->jit_threshold times, becomes one host x86-64 function
+ *
+ *     unsigned fn(struct cpu_x86 *cpu)   -- returns instructions completed
+ *
+ * that does what the interpreter loop of exec_block (cpu.c) does for the
+ * block, with the same state in the same places (guest registers in
+ * cpu->r[], lazy flags in cpu->cc_*, RIP in cpu->rip), so the interpreter,
+ * the handlers and the translated code can take turns at any instruction
+ * boundary.
+ *
+ *  - Register-only forms of the frequent integer instructions (MOV, ALU,
+ *    TEST, LEA, shifts by an immediate, IMUL, MOVZX/MOVSX, CMOVcc, SETcc,
+ *    NOT, NOPs) are emitted inline: guest registers are loaded from and
+ *    stored to cpu->r[], the operation is the host's own instruction of
+ *    the same width, so its host flags are the guest's flags.
+ *  - Host flags stay valid until the next host instruction that changes
+ *    them; a Jcc/SETcc/CMOVcc/ADC/SBB right after the producer uses them
+ *    directly (host_cc says for which condition groups they are exact).
+ *  - The lazy flag record (cc_op, cc_a, cc_b, cc_res, cc_size) is stored
+ *    as the interpreter would, except when no one can read it: a later
+ *    inline instruction in the same block overwrites all flags before any
+ *    reader, handler call or the block end (liveness pass).
+ *  - Everything else calls the instruction's handler (a direct call from
+ *    its own call site) after setting insn_rip/rip exactly as the
+ *    interpreter does, then leaves the function if the handler set
+ *    cpu->stop. Exceptions longjmp out of the translated code as they do
+ *    out of the interpreter loop.
+ *  - A block ending in Jcc/JMP rel computes the next RIP inline.
+ *
+ * Code lives in a per-vCPU RWX buffer dropped with the block cache
+ * (block.c), so the decoded-block keys and code-page invalidation cover
+ * it: a stale block is never entered, its code is simply left behind. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include "cpu_int.h"
+
+#define JIT_BUF (32u << 20)
+#define JIT_MAX_BLOCK (64u << 10)   /* worst case for a 64-insn block */
+
+enum { RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSI = 6, RDI = 7 };
+
+/* condition groups (cc >> 1) whose host flag is exact */
+#define G(n) (1u << (n))
+#define G_ALL 0xffu
+#define G_NO_OF (G(1) | G(2) | G(3) | G(4) | G(5))   /* not O, L, LE */
+
+struct jit {
+    uint8_t *p, *end;
+    bool dry;                /* planning pass: count bytes only */
+    bool overflow;
+    unsigned host_cc;        /* G() mask of exact host condition groups */
+    uint32_t synced;         /* offset from block start cpu->rip holds */
+    const bool *live;        /* flags read later, per instruction */
+    bool *reads_cc;          /* planning output: reads the cc record */
+    bool *writes_cc;         /* planning output: overwrites all flags */
+};
+
+#define OFF(f) ((int32_t)offsetof(struct cpu_x86, f))
+#define OFF_R(n) ((int32_t)(offsetof(struct cpu_x86, r) + 8 * (n)))
+
+static void e8(struct jit *j, unsigned b)
+{
+    if (j->dry)
+        return;
+    if (j->p < j->end)
+        *j->p = (uint8_t)b;
+    else
+        j->overflow = true;
+    j->p++;
+}
+
+static void e32(struct jit *j, uint32_t v)
+{
+    for (unsigned i = 0; i < 4; i++)
+        e8(j, (v >> (8 * i)) & 0xff);
+}
+
+static void e64(struct jit *j, uint64_t v)
+{
+    e32(j, (uint32_t)v);
+    e32(j, (uint32_t)(v >> 32));
+}
+
+static bool fits8(int64_t v) { return v >= -128 && v <= 127; }
+static bool fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
+
+/* ModRM for [rbx + disp] with register field `reg` */
+static void m_rbx(struct jit *j, unsigned reg, int32_t disp)
+{
+    if (fits8(disp)) {
+        e8(j, 0x40 | (reg & 7) << 3 | RBX);
+        e8(j, (uint8_t)disp);
+    } else {
+        e8(j, 0x80 | (reg & 7) << 3 | RBX);
+        e32(j, (uint32_t)disp);
+    }
+}
+
+/* [REX.W] opcode (one byte, or 0F xx) reg, [rbx + disp] */
+static void op_mem(struct jit *j, bool w, unsigned opc, unsigned reg, int32_t disp)
+{
+    if (w)
+        e8(j, 0x48);
+    if (opc > 0xff)
+        e8(j, opc >> 8);
+    e8(j, opc & 0xff);
+    m_rbx(j, reg, disp);
+}
+
+/* [REX.W] opcode reg, rm (both host registers 0-7) */
+static void op_rr(struct jit *j, bool w, unsigned opc, unsigned reg, unsigned rm)
+{
+    if (w)
+        e8(j, 0x48);
+    if (opc > 0xff)
+        e8(j, opc >> 8);
+    e8(j, opc & 0xff);
+    e8(j, 0xc0 | (reg & 7) << 3 | (rm & 7));
+}
+
+static void ld(struct jit *j, unsigned h, unsigned greg, bool w)
+{ op_mem(j, w, 0x8b, h, OFF_R(greg)); }
+static void st64(struct jit *j, unsigned h, unsigned greg)
+{ op_mem(j, true, 0x89, h, OFF_R(greg)); }
+static void st_field64(struct jit *j, unsigned h, int32_t off)
+{ op_mem(j, true, 0x89, h, off); }
+static void st_imm32(struct jit *j, bool w, int32_t off, uint32_t imm)
+{ op_mem(j, w, 0xc7, 0, off); e32(j, imm); }
+
+/* mov h, imm (no flags touched) */
+static void mov_imm(struct jit *j, unsigned h, uint64_t v)
+{
+    if (v <= 0xffffffffu) {
+        e8(j, 0xb8 + h);
+        e32(j, (uint32_t)v);
+    } else if (fits32((int64_t)v)) {
+        e8(j, 0x48); e8(j, 0xc7); e8(j, 0xc0 | h);
+        e32(j, (uint32_t)v);
+    } else {
+        e8(j, 0x48); e8(j, 0xb8 + h);
+        e64(j, v);
+    }
+}
+
+/* lea h, [h + d] (no flags touched) */
+static void lea_add(struct jit *j, unsigned h, int32_t d)
+{
+    if (!d)
+        return;
+    e8(j, 0x48); e8(j, 0x8d);
+    if (fits8(d)) {
+        e8(j, 0x40 | h << 3 | h); e8(j, (uint8_t)d);
+    } else {
+        e8(j, 0x80 | h << 3 | h); e32(j, (uint32_t)d);
+    }
+}
+
+static void call_abs(struct jit *j, const void *fn)
+{
+    mov_imm(j, RAX, (uint64_t)(uintptr_t)fn);
+    e8(j, 0xff); e8(j, 0xd0);          /* call rax */
+    j->host_cc = 0;
+}
+
+/* Put guest condition `cc` into host flags as "nz if true" or use the host
+ * flags directly. Returns the host condition code to test (0-15). */
+static unsigned cond(struct jit *j, unsigned cc, unsigned i)
+{
+    if (j->host_cc & G(cc >> 1))
+        return cc;
+    j->reads_cc[i] = true;
+    op_rr(j, true, 0x89, RBX, RDI);    /* mov rdi, rbx */
+    mov_imm(j, RSI, cc);
+    call_abs(j, (const void *)cpu_cond);
+    e8(j, 0x84); e8(j, 0xc0);          /* test al, al */
+    return 0x5;                        /* nz */
+}
+
+/* ---- inline forms ---------------------------------------------------------- */
+
+static bool sz48(const struct cpu_insn *in) { return in->opsize == 4 || in->opsize == 8; }
+
+/* op: 0 add 1 or 2 adc 3 sbb 4 and 5 sub 6 xor 7 cmp, 8 test. dst = guest
+ * register rd; source = guest register rs or imm. */
+static bool emit_alu(struct jit *j, unsigned i, const struct cpu_insn *in, unsigned op,
+                     unsigned rd, bool use_imm, unsigned rs, uint64_t imm)
+{
+    bool w = in->opsize == 8;
+    static const uint8_t kind[9] = { CC_ADD, CC_LOGIC, CC_ADC, CC_SBB, CC_LOGIC, CC_SUB,
+                                     CC_LOGIC, CC_SUB, CC_LOGIC };
+    if ((op == 2 || op == 3) && !(j->host_cc & G(1)))
+        return false;                  /* carry-in only known to the handler */
+    if (use_imm && !fits32((int64_t)imm) && w)
+        return false;
+    ld(j, RAX, rd, w);
+    if (!use_imm)
+        ld(j, RCX, rs, w);
+    bool live = j->live[i];
+    if (live) {
+        st_field64(j, RAX, OFF(cc_a));
+        if (op == 2 || op == 3) {
+            e8(j, 0x0f); e8(j, 0x92); e8(j, 0xc2);          /* setc dl */
+            e8(j, 0x0f); e8(j, 0xb6); e8(j, 0xd2);          /* movzx edx, dl */
+            op_mem(j, false, 0x89, RDX, OFF(cc_cf));
+        }
+    }
+    /* cmp/test: compute into rax anyway (the record wants the result) */
+    unsigned hop = op == 7 ? 5 : op == 8 ? 4 : op;
+    if (use_imm) {
+        uint32_t v = (uint32_t)imm;
+        if (w) e8(j, 0x48);
+        if (fits8((int64_t)(int32_t)v)) {
+            e8(j, 0x83); e8(j, 0xc0 | hop << 3 | RAX); e8(j, v & 0xff);
+        } else {
+            e8(j, 0x81); e8(j, 0xc0 | hop << 3 | RAX); e32(j, v);
+        }
+    } else {
+        op_rr(j, w, 0x01 + 8 * hop, RCX, RAX);
+    }
+    if (op != 7 && op != 8)
+        st64(j, RAX, rd);
+    if (live) {
+        st_imm32(j, false, OFF(cc_op), kind[op]);
+        st_imm32(j, false, OFF(cc_size), in->opsize);
+        if (use_imm)
+            st_imm32(j, true, OFF(cc_b), (uint32_t)imm);
+        else
+            st_field64(j, RCX, OFF(cc_b));
+        st_field64(j, RAX, OFF(cc_res));
+    }
+    j->host_cc = G_ALL;
+    j->writes_cc[i] = true;            /* ADC/SBB take CF from the host flags */
+    return true;
+}
+
+/* Effective address of a memory operand into rax, without touching host
+ * flags (lea). Returns false if the form is not handled. `next` is the
+ * offset of the next instruction (RIP-relative). */
+static bool emit_ea(struct jit *j, const struct cpu_insn *in, uint32_t next, bool w)
+{
+    int64_t disp = in->disp;
+    bool base = in->base < 16, index = in->index != 0xff;
+    if (in->base == 0xfe) {
+        if (index)
+            return false;
+        op_mem(j, true, 0x8b, RAX, OFF(rip));
+        disp += (int64_t)next - j->synced;
+        base = true;
+    } else if (in->base != 0xff && !base) {
+        return false;
+    } else if (base) {
+        ld(j, RAX, in->base, true);
+    }
+    if (!fits32(disp))
+        return false;
+    if (index)
+        ld(j, RCX, in->index, true);
+    if (!base && !index) {
+        mov_imm(j, RAX, w ? (uint64_t)disp : (uint32_t)disp);
+        return true;
+    }
+    if (w) e8(j, 0x48);
+    e8(j, 0x8d);
+    if (base && index) {
+        e8(j, 0x84);                               /* mod 10, rm 100: SIB + disp32 */
+        e8(j, (in->scale << 6) | RCX << 3 | RAX);
+    } else if (index) {
+        e8(j, 0x04);                               /* mod 00, SIB, no base: disp32 */
+        e8(j, (in->scale << 6) | RCX << 3 | 5);
+    } else {
+        e8(j, 0x80);                               /* [rax + disp32] */
+    }
+    e32(j, (uint32_t)disp);
+    return true;
+}
+
+static bool emit_inline(struct jit *j, unsigned i, const struct cpu_insn *in, uint32_t off)
+{
+    if (in->lock || in->fn == op_ud || in->fn == op_gp0 || in->map > 1)
+        return false;
+    bool w = in->opsize == 8, reg = in->mod == 3;
+    unsigned op = in->op & 0xff;
+
+    if (in->map == 1) {
+        if (op >= 0x40 && op <= 0x4f && reg && sz48(in)) {            /* CMOVcc r, r */
+            unsigned hc = cond(j, op & 15, i);
+            ld(j, RAX, in->reg, w);
+            ld(j, RCX, in->rm, w);
+            op_rr(j, w, 0x0f40 + hc, RAX, RCX);
+            st64(j, RAX, in->reg);
+            return true;
+        }
+        if (op >= 0x90 && op <= 0x9f && reg) {                        /* SETcc r8 */
+            unsigned hc = cond(j, op & 15, i);
+            e8(j, 0x0f); e8(j, 0x90 + hc); e8(j, 0xc2);               /* setcc dl */
+            int32_t d = (in->rm >= 4 && in->rm < 8 && !in->rex) ? OFF_R(in->rm - 4) + 1
+                                                                  : OFF_R(in->rm);
+            op_mem(j, false, 0x88, RDX, d);
+            return true;
+        }
+        if ((op == 0xb6 || op == 0xb7 || op == 0xbe || op == 0xbf) && reg && sz48(in)) {
+            int32_t d = OFF_R(in->rm);
+            if (!(op & 1) && in->rm >= 4 && in->rm < 8 && !in->rex)
+                d = OFF_R(in->rm - 4) + 1;                            /* AH..BH */
+            op_mem(j, w && op >= 0xbe, 0x0f00 | op, RAX, d);
+            st64(j, RAX, in->reg);
+            return true;
+        }
+        if (op == 0xaf && reg && sz48(in)) {                          /* IMUL r, r */
+            ld(j, RAX, in->reg, w);
+            ld(j, RCX, in->rm, w);
+            op_rr(j, w, 0x0faf, RAX, RCX);
+            goto mul_flags;
+        }
+        if (op == 0x1f && in->fn == op_nop)
+            return true;
+        return false;
+    }
+
+    switch (op) {
+    case 0x01: case 0x09: case 0x11: case 0x19: case 0x21: case 0x29: case 0x31: case 0x39:
+        if (!reg || !sz48(in))
+            return false;
+        return emit_alu(j, i, in, op >> 3, in->rm, false, in->reg, 0);
+    case 0x03: case 0x0b: case 0x13: case 0x1b: case 0x23: case 0x2b: case 0x33: case 0x3b:
+        if (!reg || !sz48(in))
+            return false;
+        return emit_alu(j, i, in, op >> 3, in->reg, false, in->rm, 0);
+    case 0x05: case 0x0d: case 0x15: case 0x1d: case 0x25: case 0x2d: case 0x35: case 0x3d:
+        if (!sz48(in))
+            return false;
+        return emit_alu(j, i, in, op >> 3, R_AX, true, 0, in->imm);
+    case 0x81: case 0x83:
+        if (!reg || !sz48(in))
+            return false;
+        return emit_alu(j, i, in, in->reg & 7, in->rm, true, 0, in->imm);
+    case 0x85:
+        if (!reg || !sz48(in))
+            return false;
+        return emit_alu(j, i, in, 8, in->rm, false, in->reg, 0);
+    case 0xa9:
+        if (!sz48(in))
+            return false;
+        return emit_alu(j, i, in, 8, R_AX, true, 0, in->imm);
+    case 0xf7:
+        if (!reg || !sz48(in))
+            return false;
+        if ((in->reg & 7) < 2)
+            return emit_alu(j, i, in, 8, in->rm, true, 0, in->imm);
+        if ((in->reg & 7) == 2) {                                     /* NOT */
+            ld(j, RAX, in->rm, w);
+            op_rr(j, w, 0xf7, 2, RAX);
+            st64(j, RAX, in->rm);
+            return true;
+        }
+        return false;
+    case 0x89: case 0x8b:
+        if (!reg || !sz48(in))
+            return false;
+        ld(j, RAX, op == 0x89 ? in->reg : in->rm, w);
+        st64(j, RAX, op == 0x89 ? in->rm : in->reg);
+        return true;
+    case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf:
+        if (!sz48(in))
+            return false;
+        mov_imm(j, RAX, w ? in->imm : (uint32_t)in->imm);
+        st64(j, RAX, in->rm);
+        return true;
+    case 0xc7:
+        if (!reg || !sz48(in) || (in->reg & 7))
+            return false;
+        mov_imm(j, RAX, w ? in->imm : (uint32_t)in->imm);
+        st64(j, RAX, in->rm);
+        return true;
+    case 0x8d:                                                        /* LEA */
+        if (reg || !sz48(in))
+            return false;
+        if (!emit_ea(j, in, off + in->len, w && in->adsize == 8))
+            return false;
+        st64(j, RAX, in->reg);
+        return true;
+    case 0xc1: case 0xd1: {                                           /* SHL/SHR/SAR imm */
+        unsigned sop = in->reg & 7;
+        if (!reg || !sz48(in) || (sop != 4 && sop != 5 && sop != 7))
+            return false;
+        unsigned count = (op == 0xd1 ? 1u : (unsigned)in->imm) & (w ? 63 : 31);
+        ld(j, RAX, in->rm, w);
+        if (!count) {                  /* no flags change; 32-bit still zero-extends */
+            st64(j, RAX, in->rm);
+            return true;
+        }
+        bool live = j->live[i];
+        if (live)
+            st_field64(j, RAX, OFF(cc_a));
+        if (w) e8(j, 0x48);
+        e8(j, 0xc1); e8(j, 0xc0 | sop << 3 | RAX); e8(j, count);
+        st64(j, RAX, in->rm);
+        if (live) {
+            st_imm32(j, false, OFF(cc_op), sop == 4 ? CC_SHL : sop == 5 ? CC_SHR : CC_SAR);
+            st_imm32(j, false, OFF(cc_size), in->opsize);
+            st_imm32(j, true, OFF(cc_b), count);
+            st_field64(j, RAX, OFF(cc_res));
+        }
+        /* OF is only defined (and only ours) for a count of 1 */
+        j->host_cc = count == 1 ? G_ALL : G_NO_OF;
+        j->writes_cc[i] = true;
+        return true;
+    }
+    case 0x69: case 0x6b:                                             /* IMUL r, r, imm */
+        if (!reg || !sz48(in))
+            return false;
+        ld(j, RCX, in->rm, w);
+        op_rr(j, w, op, RAX, RCX);
+        if (op == 0x6b) e8(j, in->imm & 0xff); else e32(j, (uint32_t)in->imm);
+        goto mul_flags;
+    case 0x90:
+        if (in->fn == op_xchg_acc && in->rm == 0 && !in->rep && in->opsize != 8)
+            return true;               /* NOP */
+        return false;
+    default:
+        return false;
+    }
+
+mul_flags:
+    st64(j, RAX, in->reg);
+    if (j->live[i]) {
+        e8(j, 0x0f); e8(j, 0x90); e8(j, 0xc2);                       /* seto dl */
+        e8(j, 0x0f); e8(j, 0xb6); e8(j, 0xd2);                       /* movzx edx, dl */
+        st_field64(j, RDX, OFF(cc_a));
+        st_imm32(j, false, OFF(cc_op), CC_MUL);
+        st_imm32(j, false, OFF(cc_size), in->opsize);
+        st_field64(j, RAX, OFF(cc_res));
+    }
+    j->host_cc = G(0) | G(1);          /* OF, CF; SF/ZF/PF come from the record */
+    j->writes_cc[i] = true;
+    return true;
+}
+
+/* insn_rip = start + off, rip = start + off + len (no flags touched) */
+static void sync_rip(struct jit *j, uint32_t off, unsigned len)
+{
+    op_mem(j, true, 0x8b, RAX, OFF(rip));
+    lea_add(j, RAX, (int32_t)(off - j->synced));
+    st_field64(j, RAX, OFF(insn_rip));
+    lea_add(j, RAX, (int32_t)len);
+    st_field64(j, RAX, OFF(rip));
+    j->synced = off + len;
+}
+
+static void ret_n(struct jit *j, unsigned n)
+{
+    mov_imm(j, RAX, n);
+    e8(j, 0x5b);                       /* pop rbx */
+    e8(j, 0xc3);
+}
+
+/* add qword [rbx+rip], d */
+static void rip_add(struct jit *j, int64_t d)
+{
+    if (!d)
+        return;
+    op_mem(j, true, 0x81, 0, OFF(rip));
+    e32(j, (uint32_t)(int32_t)d);
+}
+
+static void emit_block(struct jit *j, const struct cpu_block *b)
+{
+    uint32_t off = 0;
+    j->host_cc = 0;
+    j->synced = 0;
+    e8(j, 0x53);                                       /* push rbx */
+    op_rr(j, true, 0x89, RDI, RBX);                    /* mov rbx, rdi */
+    for (unsigned i = 0; i < b->ninsns; i++) {
+        const struct cpu_insn *in = &b->insns[i];
+        bool last = i + 1 == b->ninsns;
+        unsigned op = in->op & 0xff;
+        j->reads_cc[i] = false;
+        j->writes_cc[i] = false;
+        if (last && !in->lock && in->fn != op_ud && in->fn != op_gp0 && in->opsize == 8 &&
+            ((in->map == 0 && ((op >= 0x70 && op <= 0x7f) || op == 0xe9 || op == 0xeb)) ||
+             (in->map == 1 && op >= 0x80 && op <= 0x8f))) {
+            int64_t end = (int64_t)(off + in->len) - j->synced;
+            if (!fits32(end + (int64_t)in->imm) || !fits32(end))
+                goto call;
+            if (op == 0xe9 || op == 0xeb) {
+                rip_add(j, end + (int64_t)in->imm);
+                ret_n(j, i + 1);
+                return;
+            }
+            unsigned hc = cond(j, op & 15, i);
+            /* j(!cc) over the taken path */
+            e8(j, 0x0f); e8(j, 0x80 + (hc ^ 1));
+            uint8_t *patch = j->p;
+            e32(j, 0);
+            uint8_t *taken = j->p;
+            rip_add(j, end + (int64_t)in->imm);
+            ret_n(j, i + 1);
+            if (!j->dry && !j->overflow) {
+                uint32_t rel = (uint32_t)(j->p - taken);
+                for (unsigned k = 0; k < 4; k++)
+                    patch[k] = (uint8_t)(rel >> (8 * k));
+            }
+            rip_add(j, end);
+            ret_n(j, i + 1);
+            return;
+        }
+        if (emit_inline(j, i, in, off)) {
+            off += in->len;
+            continue;
+        }
+    call:
+        j->reads_cc[i] = true;
+        sync_rip(j, off, in->len);
+        op_rr(j, true, 0x89, RBX, RDI);                /* mov rdi, rbx */
+        mov_imm(j, RSI, (uint64_t)(uintptr_t)in);
+        call_abs(j, (const void *)in->fn);
+        op_mem(j, false, 0x83, 7, OFF(stop));          /* cmp dword [stop], -1 */
+        e8(j, 0xff);
+        if (last) {
+            ret_n(j, i + 1);
+            return;
+        }
+        e8(j, 0x74); e8(j, 7);                         /* je +7 */
+        ret_n(j, i + 1);                               /* 5 + 1 + 1 bytes */
+        off += in->len;
+    }
+    rip_add(j, (int64_t)off - j->synced);
+    ret_n(j, b->ninsns);
+}
+
+void cpu_jit_compile(struct cpu_x86 *cpu, struct cpu_block *b)
+{
+    bool live[BLOCK_MAX_INSNS], reads[BLOCK_MAX_INSNS], writes[BLOCK_MAX_INSNS];
+
+    if (!cpu->jit_buf || cpu->jit_full)
+        return;
+    if (cpu->jit_size - cpu->jit_used < JIT_MAX_BLOCK) {
+        cpu->jit_full = true;          /* block.c drops the cache at its next fill */
+        return;
+    }
+    /* planning pass: which instructions read or overwrite the flags */
+    for (unsigned i = 0; i < b->ninsns; i++)
+        live[i] = true;
+    struct jit j = { .p = NULL, .end = NULL, .dry = true, .live = live, .reads_cc = reads,
+                     .writes_cc = writes };
+    emit_block(&j, b);
+    /* an instruction's record is needed if a reader (or the block end)
+     * comes before the next full writer */
+    bool need = true;
+    for (unsigned i = b->ninsns; i-- > 0;) {
+        live[i] = need;
+        if (reads[i])
+            need = true;
+        else if (writes[i])
+            need = false;
+    }
+    uint8_t *start = cpu->jit_buf + cpu->jit_used;
+    j = (struct jit){ .p = start, .end = cpu->jit_buf + cpu->jit_size, .live = live,
+                      .reads_cc = reads, .writes_cc = writes };
+    emit_block(&j, b);
+    if (j.overflow)
+        return;
+    cpu->jit_used = (size_t)(j.p - cpu->jit_buf + 15) & ~(size_t)15;
+    b->jit = (cpu_jit_fn)(void *)start;
+}
+
+int cpu_jit_init(struct cpu_x86 *cpu)
+{
+    const char *t = getenv("VIRTKIT_CPU_JIT");   /* 0: off, N: translate after N runs */
+    cpu->jit_threshold = t ? (uint32_t)strtoul(t, NULL, 0) : 16;
+    if (!cpu->jit_threshold || cpu_fast_disable)
+        return 0;
+    void *p = mmap(NULL, JIT_BUF, PROT_READ | PROT_WRITE | PROT_EXEC,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        cpu->jit_threshold = 0;        /* W^X host: interpret only */
+        return 0;
+    }
+    cpu->jit_buf = p;
+    cpu->jit_size = JIT_BUF;
+    cpu->jit_used = 0;
+    return 0;
+}
+
+void cpu_jit_free(struct cpu_x86 *cpu)
+{
+    if (cpu->jit_buf)
+        munmap(cpu->jit_buf, cpu->jit_size);
+    cpu->jit_buf = NULL;
+}

@@ -591,8 +591,10 @@ static int m_console(struct rpc_call *call, struct json_object *params, struct j
 
 /* Resolve --config/--live/--current into "change the config": returns 0
  * and *config, or fails for live changes (not supported yet). */
+/* A change that only the persistent config can take: --live (and
+ * --current on a running domain) fails, saying `why`. */
 static int config_only(struct rpc_call *call, struct json_object *params, struct domain *dom,
-                       const char *what)
+                       const char *what, const char *why)
 {
     bool config = false, live = false;
     if (rpc_param_bool(call, params, "config", &config) < 0 ||
@@ -600,9 +602,12 @@ static int config_only(struct rpc_call *call, struct json_object *params, struct
         return -1;
     if (!config && !live)       /* --current */
         live = dom_is_active(dom), config = !live;
+    if (live && !dom_is_active(dom))
+        return rpc_fail(call, VK_RPC_E_STATE, "Requested operation is not valid: domain is not running");
     if (live)
         return rpc_fail(call, VK_RPC_E_UNSUPPORTED,
-                        "%s on a running domain (--live) is not supported yet; use --config", what);
+                        "%s on a running domain (--live) is not supported yet: %s; use --config "
+                        "(it applies at the next start)", what, why);
     if (!dom->def)
         return rpc_fail(call, VK_RPC_E_STATE, "Requested operation is not valid: transient domains have no persistent config");
     return 0;
@@ -999,7 +1004,9 @@ static int m_setvcpus(struct rpc_call *call, struct json_object *params, struct 
     uint64_t count = 0;
     struct domain *dom = find(call, params);
     if (!dom || rpc_param_u64(call, params, "count", true, &count) < 0 ||
-        config_only(call, params, dom, "changing vCPUs") < 0)
+        config_only(call, params, dom, "changing vCPUs",
+                    "virtkit-vm has no vCPU hot-plug (no ACPI CPU hot-plug registers or "
+                    "methods, and its MADT lists only the vCPUs it starts with)") < 0)
         return -1;
     if (count < 1 || count > DOM_MAX_VCPUS)
         return rpc_fail(call, VK_RPC_E_INVALID, "invalid argument: vCPU count %llu out of range (1-%d)",

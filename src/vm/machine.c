@@ -34,8 +34,10 @@ void *machine_gpa_to_hva(struct machine *m, uint64_t gpa, uint64_t len)
 
 void machine_set_irq(struct machine *m, unsigned gsi, int level)
 {
-    if (m->accel && m->accel->set_irq)
+    pthread_rwlock_rdlock(&m->accel_lock);
+    if (m->accel && m->accel->set_irq && m->accel_state)
         m->accel->set_irq(m, gsi, level);
+    pthread_rwlock_unlock(&m->accel_lock);
 }
 
 static bool ended(enum machine_state s)
@@ -287,6 +289,7 @@ int machine_create(const struct vm_config *cfg, struct machine **out, struct vk_
     m->ram_fd = -1;
     m->state = MACHINE_RUNNING;
     pthread_mutex_init(&m->lock, NULL);
+    pthread_rwlock_init(&m->accel_lock, NULL);
     pthread_cond_init(&m->cond, NULL);
     bus_init(&m->pio, "pio");
     bus_init(&m->mmio, "mmio");
@@ -365,8 +368,10 @@ static void join_vcpus(struct machine *m)
 
 static int reboot(struct machine *m, struct vk_err *err)
 {
+    pthread_rwlock_wrlock(&m->accel_lock);
     accel_down(m);
     int rc = accel_up(m, err);
+    pthread_rwlock_unlock(&m->accel_lock);
     if (rc < 0)
         return rc;
     for (unsigned i = 0; i < m->nr_devices; i++)
@@ -451,5 +456,6 @@ void machine_destroy(struct machine *m)
     bus_destroy(&m->mmio);
     pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->lock);
+    pthread_rwlock_destroy(&m->accel_lock);
     free(m);
 }

@@ -75,6 +75,11 @@ struct machine {
     struct chardev *chardevs[8];  /* serial backends, for query-chardev */
     unsigned nr_chardevs;
 
+    /* Held for writing while a reboot tears the accelerator down and builds
+     * it again; machine_set_irq holds it for reading, so device threads
+     * (RTC timer, serial input) never reach a half-built irqchip. */
+    pthread_rwlock_t accel_lock;
+
     pthread_mutex_t lock;       /* guards state changes below */
     pthread_cond_t cond;        /* broadcast on every change below */
     enum machine_state state;

@@ -33,3 +33,14 @@ def test_rtc_interrupt_parts_alone_kvm(part):
     for other in {"periodic", "update", "alarm"} - {part}:
         assert f"rtc_irq: {other} " not in r.stdout
 
+
+
+@pytest.mark.parametrize("accel", ACCELS)
+def test_rtc_reset_while_interrupting(accel):
+    """A reset while IRQ 8 fires at 8 kHz: the machine reboots cleanly (the
+    RTC thread never drives a half-rebuilt irqchip) and the second boot sees
+    status B's interrupt enables cleared and no interrupts."""
+    r = run_guest(accel, "rtc_irq", "--append", "only=reset")
+    assert r.returncode == PASS_STATUS and "RESULT: PASS" in r.stdout, explain(r)
+    assert "rtc_irq: resetting with" in r.stdout
+    assert re.search(r"after reset B=0x02, 0 interrupts", r.stdout), explain(r)

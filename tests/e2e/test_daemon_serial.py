@@ -28,6 +28,23 @@ def wait_for(pred, timeout=30):
     return pred()
 
 
+def talk(path, word, timeout=60):
+    """Send word to COM1 through the socket until the guest echoes it."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(path))
+    s.settimeout(1)
+    got = b""
+    deadline = time.time() + timeout
+    while word not in got and time.time() < deadline:
+        s.sendall(word + b"\n")                # the guest echoes COM1 input
+        try:
+            got += s.recv(4096)
+        except socket.timeout:
+            pass
+    s.close()
+    return got
+
+
 @pytest.fixture
 def kvm_only():
     if not kvm_ok():
@@ -69,19 +86,16 @@ def test_serial_unix_backend(kvm_only, kvm_daemon, idle_guest):
     d.ok("start", "sock")
     try:
         assert wait_for(path.exists)
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(str(path))
-        s.settimeout(1)
-        got = b""
-        deadline = time.time() + 60
-        while b"ping-over-unix" not in got and time.time() < deadline:
-            s.sendall(b"ping-over-unix\n")         # the guest echoes COM1 input
-            try:
-                got += s.recv(4096)
-            except socket.timeout:
-                pass
-        s.close()
+        got = talk(path, b"ping-over-unix")
         assert b"ping-over-unix" in got, got
+        r = d.virtkit("console", "sock", timeout=20)
+        assert r.returncode == 1 and "not using a PTY" in r.stderr, r.stderr
+        # a restarted daemon adopts the VM and leaves its socket alone
+        d.stop()
+        d.start()
+        assert d.state("sock") == "running (booted)"
+        assert "<serial type='unix'>" in d.ok("dumpxml", "sock")
+        assert b"again" in talk(path, b"again")
         r = d.virtkit("console", "sock", timeout=20)
         assert r.returncode == 1 and "not using a PTY" in r.stderr, r.stderr
     finally:

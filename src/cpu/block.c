@@ -19,7 +19,7 @@
 #include "cpu_int.h"
 
 #define CP_HASH 4096
-#define BC_HASH 8192
+#define BC_HASH 65536
 #define BC_ARENA (16u << 20)
 
 struct cpu_x86_shared {
@@ -148,13 +148,14 @@ void cpu_block_cache_flush(struct cpu_x86 *cpu)
     memset(cpu->jc, 0, sizeof(cpu->jc));   /* it points into the arena */
     cpu->chain_from = NULL;
     cpu->bc_flushes++;
+    cpu->st.flushes++;
     cpu->jit_used = 0;
     cpu->jit_full = false;
 }
 
 static unsigned bc_hash(uint64_t phys, uint32_t mode)
 {
-    return (unsigned)(((phys >> 0) * 0x9e3779b97f4a7c15ull + mode) >> 51) % BC_HASH;
+    return (unsigned)(((phys + mode) * 0x9e3779b97f4a7c15ull) >> 48) & (BC_HASH - 1);
 }
 
 /* Scratch block for instructions that are not cached (page-crossing). */
@@ -210,6 +211,7 @@ struct cpu_block *cpu_block_get(struct cpu_x86 *cpu, uint64_t lin)
     b->gen = atomic_load_explicit(&b->page->gen, memory_order_acquire);
     b->insns[0] = first;
     b->ninsns = 1;
+    cpu->st.decoded++;
     uint64_t a = lin + first.len;
     while (b->ninsns < BLOCK_MAX_INSNS && !cpu_decode_ends_block(&b->insns[b->ninsns - 1])) {
         /* stay inside the page: only the first instruction may fault */

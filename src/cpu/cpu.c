@@ -46,6 +46,12 @@ void cpu_x86_destroy(struct cpu_x86 *cpu)
     if (!cpu)
         return;
     cpu_prof_stop(cpu->prof);
+    if (getenv("VIRTKIT_CPU_STATS"))
+        fprintf(stderr, "cpu%u: %llu block runs, %llu jump-cache misses, %llu blocks decoded, "
+                "%llu translated, %llu cache drops, %llu TLB flushes\n", cpu->index,
+                (unsigned long long)cpu->st.blocks, (unsigned long long)cpu->st.jc_miss,
+                (unsigned long long)cpu->st.decoded, (unsigned long long)cpu->st.translated,
+                (unsigned long long)cpu->st.flushes, (unsigned long long)cpu->st.tlb_flush);
     cpu_block_cache_free(cpu);
     if (cpu->own_shared)
         cpu_x86_shared_destroy(cpu->shared);
@@ -376,6 +382,7 @@ static void exec_block(struct cpu_x86 *cpu)
     if (!(b && cpu->jc[h].lin == lin && b->mode == cpu_decode_mode(cpu) &&
           te->tag_x == ((lin & ~0xfffull) | cpu->tlb_epoch) && te->host == b->host_page)) {
         unsigned flushes = cpu->bc_flushes;
+        cpu->st.jc_miss++;
         b = cpu_block_get(cpu, lin);
         if (cpu->bc_flushes != flushes)
             from = NULL;   /* it pointed into the dropped arena */
@@ -428,10 +435,11 @@ static void exec_block(struct cpu_x86 *cpu)
         from->succ_epoch[k] = cpu->seen_write_epoch;
     }
     for (unsigned n = 0;; n++) {
+        cpu->st.blocks++;
         if (__builtin_expect(!b->jit, 0) && b->page && b->mode == 2 && cpu->jit_threshold &&
             ++b->execs == cpu->jit_threshold)
             cpu_jit_compile(cpu, b);
-        if (b->jit && end == b->insns + b->ninsns) {
+        if (b->jit && end == b->insns + b->ninsns && (cpu->cpl == 3) == b->jit_user) {
             in = b->insns + b->jit(cpu);
         } else {
             for (; in < end; in++) {

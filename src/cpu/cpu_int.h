@@ -309,6 +309,8 @@ struct cpu_x86 {
     bool own_shared;
     unsigned index;
     struct cpu_prof *prof;   /* VIRTKIT_CPU_PROF sampler (prof.c) or NULL */
+    /* counters printed at destroy with VIRTKIT_CPU_STATS=1 */
+    struct { uint64_t blocks, jc_miss, decoded, translated, flushes, tlb_flush; } st;
     struct cpu_fpu fpu;
     jmp_buf jb;
 };
@@ -483,6 +485,7 @@ struct cpu_block {
     uint32_t gen;
     uint32_t execs;              /* runs while not translated (jit.c) */
     cpu_jit_fn jit;              /* translated code or NULL */
+    bool jit_user;               /* translated for CPL 3 (soft-TLB set) */
     struct cpu_insn insns[];
 };
 

@@ -48,7 +48,8 @@ enum { RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSI = 6, RDI = 7 };
 
 struct jit {
     uint8_t *p, *end;
-    bool dry;                /* planning pass: count bytes only */
+    bool dry;                /* planning pass: emit nothing */
+    bool user;               /* TLB set: translated for CPL 3 */
     bool overflow;
     unsigned host_cc;        /* G() mask of exact host condition groups */
     uint32_t synced;         /* offset from block start cpu->rip holds */
@@ -182,21 +183,18 @@ static unsigned cond(struct jit *j, unsigned cc, unsigned i)
 
 static bool sz48(const struct cpu_insn *in) { return in->opsize == 4 || in->opsize == 8; }
 
-/* op: 0 add 1 or 2 adc 3 sbb 4 and 5 sub 6 xor 7 cmp, 8 test. dst = guest
- * register rd; source = guest register rs or imm. */
-static bool emit_alu(struct jit *j, unsigned i, const struct cpu_insn *in, unsigned op,
-                     unsigned rd, bool use_imm, unsigned rs, uint64_t imm)
+/* ALU on rax (a) and rcx or an immediate (b), as the interpreter's alu():
+ * op 0 add 1 or 2 adc 3 sbb 4 and 5 sub 6 xor 7 cmp 8 test; the result goes
+ * to guest register wb unless wb < 0 (and always for cmp/test: no).
+ * Returns false for ADC/SBB when the carry-in is not in the host CF. */
+static bool alu_core(struct jit *j, unsigned i, unsigned size, unsigned op, bool use_imm,
+                     uint64_t imm, int wb)
 {
-    bool w = in->opsize == 8;
     static const uint8_t kind[9] = { CC_ADD, CC_LOGIC, CC_ADC, CC_SBB, CC_LOGIC, CC_SUB,
                                      CC_LOGIC, CC_SUB, CC_LOGIC };
+    bool w = size == 8;
     if ((op == 2 || op == 3) && !(j->host_cc & G(1)))
         return false;                  /* carry-in only known to the handler */
-    if (use_imm && !fits32((int64_t)imm) && w)
-        return false;
-    ld(j, RAX, rd, w);
-    if (!use_imm)
-        ld(j, RCX, rs, w);
     bool live = j->live[i];
     if (live) {
         st_field64(j, RAX, OFF(cc_a));
@@ -210,20 +208,24 @@ static bool emit_alu(struct jit *j, unsigned i, const struct cpu_insn *in, unsig
     unsigned hop = op == 7 ? 5 : op == 8 ? 4 : op;
     if (use_imm) {
         uint32_t v = (uint32_t)imm;
-        if (w) e8(j, 0x48);
-        if (fits8((int64_t)(int32_t)v)) {
-            e8(j, 0x83); e8(j, 0xc0 | hop << 3 | RAX); e8(j, v & 0xff);
+        if (size == 1) {
+            e8(j, 0x80); e8(j, 0xc0 | hop << 3 | RAX); e8(j, v & 0xff);
         } else {
-            e8(j, 0x81); e8(j, 0xc0 | hop << 3 | RAX); e32(j, v);
+            if (w) e8(j, 0x48);
+            if (fits8((int64_t)(int32_t)v)) {
+                e8(j, 0x83); e8(j, 0xc0 | hop << 3 | RAX); e8(j, v & 0xff);
+            } else {
+                e8(j, 0x81); e8(j, 0xc0 | hop << 3 | RAX); e32(j, v);
+            }
         }
     } else {
-        op_rr(j, w, 0x01 + 8 * hop, RCX, RAX);
+        op_rr(j, w, (size == 1 ? 0x00 : 0x01) + 8 * hop, RCX, RAX);
     }
-    if (op != 7 && op != 8)
-        st64(j, RAX, rd);
+    if (wb >= 0 && op != 7 && op != 8)
+        st64(j, RAX, (unsigned)wb);
     if (live) {
         st_imm32(j, false, OFF(cc_op), kind[op]);
-        st_imm32(j, false, OFF(cc_size), in->opsize);
+        st_imm32(j, false, OFF(cc_size), size);
         if (use_imm)
             st_imm32(j, true, OFF(cc_b), (uint32_t)imm);
         else
@@ -235,26 +237,41 @@ static bool emit_alu(struct jit *j, unsigned i, const struct cpu_insn *in, unsig
     return true;
 }
 
+/* ALU on guest registers: rd op= rs (or imm). */
+static bool emit_alu(struct jit *j, unsigned i, const struct cpu_insn *in, unsigned op,
+                     unsigned rd, bool use_imm, unsigned rs, uint64_t imm)
+{
+    bool w = in->opsize == 8;
+    if ((op == 2 || op == 3) && !(j->host_cc & G(1)))
+        return false;
+    ld(j, RAX, rd, w);
+    if (!use_imm)
+        ld(j, RCX, rs, w);
+    return alu_core(j, i, in->opsize, op, use_imm, imm, (int)rd);
+}
+
 /* Effective address of a memory operand into rax, without touching host
  * flags (lea). Returns false if the form is not handled. `next` is the
  * offset of the next instruction (RIP-relative). */
 static bool emit_ea(struct jit *j, const struct cpu_insn *in, uint32_t next, bool w)
 {
     int64_t disp = in->disp;
-    bool base = in->base < 16, index = in->index != 0xff;
-    if (in->base == 0xfe) {
+    bool base = in->base < 16, index = in->index != 0xff, rel = in->base == 0xfe;
+    if (rel) {
         if (index)
             return false;
-        op_mem(j, true, 0x8b, RAX, OFF(rip));
         disp += (int64_t)next - j->synced;
-        base = true;
     } else if (in->base != 0xff && !base) {
         return false;
-    } else if (base) {
-        ld(j, RAX, in->base, true);
     }
     if (!fits32(disp))
         return false;
+    if (rel) {
+        op_mem(j, true, 0x8b, RAX, OFF(rip));
+        base = true;
+    } else if (base) {
+        ld(j, RAX, in->base, true);
+    }
     if (index)
         ld(j, RCX, in->index, true);
     if (!base && !index) {
@@ -274,6 +291,263 @@ static bool emit_ea(struct jit *j, const struct cpu_insn *in, uint32_t next, boo
     }
     e32(j, (uint32_t)disp);
     return true;
+}
+
+/* ---- memory forms ------------------------------------------------------------ */
+
+static uint8_t *jcc32(struct jit *j, unsigned cc)
+{
+    e8(j, 0x0f); e8(j, 0x80 + cc);
+    uint8_t *p = j->p;
+    e32(j, 0);
+    return p;
+}
+
+static uint8_t *jmp32(struct jit *j)
+{
+    e8(j, 0xe9);
+    uint8_t *p = j->p;
+    e32(j, 0);
+    return p;
+}
+
+/* point the rel32 at `patch` to the current position */
+static void bind(struct jit *j, uint8_t *patch)
+{
+    if (j->dry || j->overflow || !patch)
+        return;
+    uint32_t rel = (uint32_t)(j->p - (patch + 4));
+    for (unsigned k = 0; k < 4; k++)
+        patch[k] = (uint8_t)(rel >> (8 * k));
+}
+
+/* Soft-TLB fast path for a `size`-byte access at the linear address in
+ * rax, as cpu_lin_read/cpu_lin_write: the entry of the privilege class the
+ * block was translated for must carry the tag of the page of the access's
+ * last byte (so a page-crossing access misses). A non-canonical address
+ * never matches a tag. On a hit rcx = host address; rdx and the host flags
+ * are clobbered. Returns the rel32 to bind to the miss path. */
+static uint8_t *emit_tlb(struct jit *j, unsigned size, bool write)
+{
+    int32_t base = OFF(tlb) + (j->user ? (int32_t)sizeof(((struct cpu_x86 *)0)->tlb[0]) : 0);
+    op_rr(j, true, 0x89, RAX, RDX);                      /* mov rdx, rax */
+    e8(j, 0x48); e8(j, 0xc1); e8(j, 0xea); e8(j, 12);    /* shr rdx, 12 */
+    e8(j, 0x81); e8(j, 0xe2); e32(j, TLB_SIZE - 1);      /* and edx, TLB_SIZE-1 */
+    e8(j, 0xc1); e8(j, 0xe2); e8(j, 5);                  /* shl edx, 5 */
+    if (size > 1) {
+        e8(j, 0x48); e8(j, 0x8d); e8(j, 0x48); e8(j, size - 1);   /* lea rcx, [rax+size-1] */
+    } else {
+        op_rr(j, true, 0x89, RAX, RCX);                  /* mov rcx, rax */
+    }
+    e8(j, 0x48); e8(j, 0x81); e8(j, 0xe1); e32(j, 0xfffff000u);   /* and rcx, ~0xfff */
+    op_mem(j, true, 0x0b, RCX, OFF(tlb_epoch));          /* or rcx, [epoch] */
+    e8(j, 0x48); e8(j, 0x3b); e8(j, 0x8c); e8(j, 0x13);  /* cmp rcx, [rbx+rdx+tag] */
+    e32(j, (uint32_t)(base + (write ? 8 : 0)));
+    uint8_t *miss = jcc32(j, 0x5);
+    e8(j, 0x48); e8(j, 0x8b); e8(j, 0x8c); e8(j, 0x13);  /* mov rcx, [rbx+rdx+host] */
+    e32(j, (uint32_t)(base + 24));
+    e8(j, 0x25); e32(j, 0xfff);                          /* and eax, 0xfff */
+    op_rr(j, true, 0x01, RAX, RCX);                      /* add rcx, rax */
+    j->host_cc = 0;
+    return miss;
+}
+
+static void call_handler(struct jit *j, const struct cpu_insn *in)
+{
+    op_rr(j, true, 0x89, RBX, RDI);                      /* mov rdi, rbx */
+    mov_imm(j, RSI, (uint64_t)(uintptr_t)in);
+    call_abs(j, (const void *)in->fn);
+}
+
+static void sync_rip(struct jit *j, uint32_t off, unsigned len);
+static void ret_n(struct jit *j, unsigned n);
+static void rip_add(struct jit *j, int64_t d);
+
+enum { M_LOAD = 1, M_MOVX, M_STORE, M_STORE8, M_STORE_IMM, M_ALU_RM, M_ALU_MR, M_ALU_MI,
+       M_PUSH, M_POP, M_CALL, M_RET };
+
+/* Memory forms with a soft-TLB fast path inline and the instruction's own
+ * handler as the miss path (nothing is committed before the access, so
+ * the handler redoes the whole instruction, faults included). Returns 0
+ * if the form is not handled (nothing emitted), 1 if emitted, 2 if it
+ * also ended the translated function (CALL, RET). */
+static int emit_mem(struct jit *j, unsigned i, const struct cpu_insn *in, uint32_t off, bool last)
+{
+    if (in->lock || in->fn == op_ud || in->fn == op_gp0 || in->map > 1)
+        return 0;
+    unsigned op = in->op & 0xff, kind = 0, size = in->opsize, aop = 0;
+    bool w = in->opsize == 8, modrm_mem = in->has_modrm && in->mod != 3;
+    bool s48 = sz48(in);
+
+    if (in->map == 1) {
+        if ((op == 0xb6 || op == 0xb7 || op == 0xbe || op == 0xbf) && modrm_mem && s48) {
+            kind = M_MOVX;
+            size = (op & 1) ? 2 : 1;
+        }
+    } else {
+        switch (op) {
+        case 0x8b: if (modrm_mem && s48) kind = M_LOAD; break;
+        case 0x89: if (modrm_mem && s48) kind = M_STORE; break;
+        case 0x88: if (modrm_mem) kind = M_STORE8; break;
+        case 0xc7: if (modrm_mem && s48 && !(in->reg & 7)) kind = M_STORE_IMM; break;
+        case 0xc6: if (modrm_mem && !(in->reg & 7)) kind = M_STORE_IMM; break;
+        case 0x03: case 0x0b: case 0x23: case 0x2b: case 0x33: case 0x3b:
+            if (modrm_mem && s48) { kind = M_ALU_RM; aop = op >> 3; }
+            break;
+        case 0x39: case 0x85:
+            if (modrm_mem && s48) { kind = M_ALU_MR; aop = op == 0x39 ? 7 : 8; }
+            break;
+        case 0x81: case 0x83:
+            if (modrm_mem && s48 && (in->reg & 7) == 7) { kind = M_ALU_MI; aop = 7; }
+            break;
+        case 0x80:
+            if (modrm_mem && (in->reg & 7) == 7) { kind = M_ALU_MI; aop = 7; }
+            break;
+        case 0xf6: case 0xf7:
+            if (modrm_mem && (in->reg & 7) < 2 && (op == 0xf6 || s48)) { kind = M_ALU_MI; aop = 8; }
+            break;
+        case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
+            if (w) kind = M_PUSH;
+            break;
+        case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f:
+            if (w && in->rm != R_SP) kind = M_POP;
+            break;
+        case 0xe8: if (w && last) kind = M_CALL; break;
+        case 0xc3: if (w && last) kind = M_RET; break;
+        default: break;
+        }
+    }
+    if (!kind)
+        return 0;
+    if (modrm_mem && (in->seg == S_FS || in->seg == S_GS))
+        return 0;
+    bool write = kind == M_STORE || kind == M_STORE8 || kind == M_STORE_IMM ||
+                 kind == M_PUSH || kind == M_CALL;
+    if (kind == M_STORE8 || kind == M_PUSH || kind == M_POP || kind == M_CALL || kind == M_RET)
+        size = kind == M_STORE8 ? 1 : 8;
+
+    /* linear address into rax */
+    if (kind == M_PUSH || kind == M_CALL) {
+        ld(j, RAX, R_SP, true);
+        lea_add(j, RAX, -8);
+    } else if (kind == M_POP || kind == M_RET) {
+        ld(j, RAX, R_SP, true);
+    } else if (!emit_ea(j, in, off + in->len, in->adsize == 8)) {
+        return 0;
+    }
+    j->reads_cc[i] = true;             /* may fault: earlier flags must be stored */
+    uint8_t *miss = emit_tlb(j, size, write);
+    bool ends = false, flags_out = false;
+    switch (kind) {
+    case M_LOAD:
+        if (w) e8(j, 0x48);
+        e8(j, 0x8b); e8(j, 0x01);                        /* mov eax/rax, [rcx] */
+        st64(j, RAX, in->reg);
+        break;
+    case M_MOVX:
+        if (w && op >= 0xbe) e8(j, 0x48);
+        e8(j, 0x0f); e8(j, op); e8(j, 0x01);             /* movzx/movsx eax/rax, [rcx] */
+        st64(j, RAX, in->reg);
+        break;
+    case M_STORE:
+        ld(j, RDX, in->reg, w);
+        if (w) e8(j, 0x48);
+        e8(j, 0x89); e8(j, 0x11);                        /* mov [rcx], edx/rdx */
+        break;
+    case M_STORE8: {
+        int32_t d = (in->reg >= 4 && in->reg < 8 && !in->rex) ? OFF_R(in->reg - 4) + 1
+                                                              : OFF_R(in->reg);
+        op_mem(j, false, 0x8a, RDX, d);                  /* mov dl, [reg] */
+        e8(j, 0x88); e8(j, 0x11);                        /* mov [rcx], dl */
+        break;
+    }
+    case M_STORE_IMM:
+        if (size == 1) {
+            e8(j, 0xc6); e8(j, 0x01); e8(j, in->imm & 0xff);
+        } else {
+            if (w) e8(j, 0x48);
+            e8(j, 0xc7); e8(j, 0x01); e32(j, (uint32_t)in->imm);
+        }
+        break;
+    case M_ALU_RM:
+        if (w) e8(j, 0x48);
+        e8(j, 0x8b); e8(j, 0x09);                        /* mov ecx/rcx, [rcx] */
+        ld(j, RAX, in->reg, w);
+        alu_core(j, i, size, aop, false, 0, (int)in->reg);
+        flags_out = true;
+        break;
+    case M_ALU_MR:
+        if (w) e8(j, 0x48);
+        e8(j, 0x8b); e8(j, 0x01);                        /* mov eax/rax, [rcx] */
+        ld(j, RCX, in->reg, w);
+        alu_core(j, i, size, aop, false, 0, -1);
+        flags_out = true;
+        break;
+    case M_ALU_MI:
+        if (size == 1) {
+            e8(j, 0x0f); e8(j, 0xb6); e8(j, 0x01);       /* movzx eax, byte [rcx] */
+        } else {
+            if (w) e8(j, 0x48);
+            e8(j, 0x8b); e8(j, 0x01);
+        }
+        alu_core(j, i, size, aop, true, in->imm, -1);
+        flags_out = true;
+        break;
+    case M_PUSH:
+        ld(j, RDX, in->rm, true);
+        e8(j, 0x48); e8(j, 0x89); e8(j, 0x11);           /* mov [rcx], rdx */
+        op_mem(j, true, 0x83, 5, OFF_R(R_SP)); e8(j, 8); /* sub qword [rsp], 8 */
+        break;
+    case M_POP:
+        e8(j, 0x48); e8(j, 0x8b); e8(j, 0x01);           /* mov rax, [rcx] */
+        op_mem(j, true, 0x83, 0, OFF_R(R_SP)); e8(j, 8); /* add qword [rsp], 8 */
+        st64(j, RAX, in->rm);
+        break;
+    case M_CALL: {
+        int64_t ret = (int64_t)(off + in->len) - j->synced;
+        op_mem(j, true, 0x8b, RDX, OFF(rip));
+        lea_add(j, RDX, (int32_t)ret);
+        e8(j, 0x48); e8(j, 0x89); e8(j, 0x11);           /* mov [rcx], rdx */
+        op_mem(j, true, 0x83, 5, OFF_R(R_SP)); e8(j, 8);
+        rip_add(j, ret + (int64_t)in->imm);
+        ret_n(j, i + 1);
+        ends = true;
+        break;
+    }
+    case M_RET:
+        e8(j, 0x48); e8(j, 0x8b); e8(j, 0x01);           /* mov rax, [rcx] */
+        op_mem(j, true, 0x83, 0, OFF_R(R_SP)); e8(j, 8);
+        st_field64(j, RAX, OFF(rip));
+        ret_n(j, i + 1);
+        ends = true;
+        break;
+    }
+    unsigned host_cc = j->host_cc;
+    uint8_t *done = ends ? NULL : jmp32(j);
+    /* miss: the handler does the whole instruction */
+    bind(j, miss);
+    uint32_t old = j->synced;
+    sync_rip(j, off, in->len);
+    call_handler(j, in);
+    if (ends) {
+        ret_n(j, i + 1);
+        return 2;
+    }
+    op_mem(j, false, 0x83, 7, OFF(stop)); e8(j, 0xff);  /* cmp dword [stop], -1 */
+    e8(j, 0x74); e8(j, 7);                               /* je +7 */
+    ret_n(j, i + 1);
+    rip_add(j, (int64_t)old - (int64_t)j->synced);
+    j->synced = old;
+    if (flags_out) {
+        /* host flags = the guest's, as on the fast path */
+        op_rr(j, true, 0x89, RBX, RDI);
+        call_abs(j, (const void *)cpu_arith_flags);
+        e8(j, 0x83); e8(j, 0xc8); e8(j, 0x02);           /* or eax, 2 */
+        e8(j, 0x50); e8(j, 0x9d);                        /* push rax; popfq */
+    }
+    bind(j, done);
+    j->host_cc = host_cc;
+    return 1;
 }
 
 static bool emit_inline(struct jit *j, unsigned i, const struct cpu_insn *in, uint32_t off)
@@ -510,12 +784,17 @@ static void emit_block(struct jit *j, const struct cpu_block *b)
             off += in->len;
             continue;
         }
+        int m = emit_mem(j, i, in, off, last);
+        if (m == 2)
+            return;
+        if (m == 1) {
+            off += in->len;
+            continue;
+        }
     call:
         j->reads_cc[i] = true;
         sync_rip(j, off, in->len);
-        op_rr(j, true, 0x89, RBX, RDI);                /* mov rdi, rbx */
-        mov_imm(j, RSI, (uint64_t)(uintptr_t)in);
-        call_abs(j, (const void *)in->fn);
+        call_handler(j, in);
         op_mem(j, false, 0x83, 7, OFF(stop));          /* cmp dword [stop], -1 */
         e8(j, 0xff);
         if (last) {
@@ -543,7 +822,8 @@ void cpu_jit_compile(struct cpu_x86 *cpu, struct cpu_block *b)
     /* planning pass: which instructions read or overwrite the flags */
     for (unsigned i = 0; i < b->ninsns; i++)
         live[i] = true;
-    struct jit j = { .p = NULL, .end = NULL, .dry = true, .live = live, .reads_cc = reads,
+    bool user = cpu->cpl == 3;
+    struct jit j = { .p = NULL, .end = NULL, .dry = true, .user = user, .live = live, .reads_cc = reads,
                      .writes_cc = writes };
     emit_block(&j, b);
     /* an instruction's record is needed if a reader (or the block end)
@@ -557,13 +837,15 @@ void cpu_jit_compile(struct cpu_x86 *cpu, struct cpu_block *b)
             need = false;
     }
     uint8_t *start = cpu->jit_buf + cpu->jit_used;
-    j = (struct jit){ .p = start, .end = cpu->jit_buf + cpu->jit_size, .live = live,
+    j = (struct jit){ .p = start, .end = cpu->jit_buf + cpu->jit_size, .live = live, .user = user,
                       .reads_cc = reads, .writes_cc = writes };
     emit_block(&j, b);
     if (j.overflow)
         return;
     cpu->jit_used = (size_t)(j.p - cpu->jit_buf + 15) & ~(size_t)15;
     b->jit = (cpu_jit_fn)(void *)start;
+    b->jit_user = user;
+    cpu->st.translated++;
 }
 
 int cpu_jit_init(struct cpu_x86 *cpu)

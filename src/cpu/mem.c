@@ -88,6 +88,7 @@ void cpu_tlb_flush(struct cpu_x86 *cpu, bool include_global)
 {
     /* Global entries stay valid across a non-global flush: tlb_fill re-tags
      * them without a walk while their gepoch matches. */
+    cpu->st.tlb_flush++;
     if (include_global)
         cpu->tlb_gepoch++;
     if (cpu->tlb_epoch >= 1 && cpu->tlb_epoch < 0xfff) {

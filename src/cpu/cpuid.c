@@ -5,7 +5,7 @@
  * cpu_sse_level, set by x87.c/sse*.c; weak defaults in weak.c say "none"),
  * so CPUID never advertises an instruction that would #UD. */
 #include <string.h>
-#include "cpu_int.h"
+#include "simd.h"
 
 const char cpu_x86_model_name[] = "virtkit-tcg";
 
@@ -34,6 +34,8 @@ void cpu_cpuid_fill(const struct cpu_x86 *cpu, uint32_t leaf, uint32_t sub, uint
         if (sse >= 4) o[2] |= B(9);
         if (sse >= 5) o[2] |= B(19);
         if (sse >= 6) o[2] |= B(20);
+        if (sse >= 2) o[2] |= B(26);                   /* XSAVE (xsave.c) */
+        if (cpu->cr4 & CR4_OSXSAVE) o[2] |= B(27);     /* OSXSAVE */
         o[3] = B(2) /* DE */ | B(3) /* PSE */ | B(4) /* TSC */ | B(5) /* MSR */ |
                B(6) /* PAE */ | B(8) /* CX8 */ | B(9) /* APIC */ | B(11) /* SEP */ |
                B(12) /* MTRR */ | B(13) /* PGE */ | B(15) /* CMOV */ | B(16) /* PAT */ |
@@ -46,6 +48,18 @@ void cpu_cpuid_fill(const struct cpu_x86 *cpu, uint32_t leaf, uint32_t sub, uint
         if (sub == 0) {
             o[1] = B(0) /* FSGSBASE */ | B(1) /* TSC_ADJUST (msr.c) */;
             o[3] = B(29);   /* IA32_ARCH_CAPABILITIES (msr.c): nothing speculates */
+        }
+        break;
+    case 0xd:
+        /* XSAVE: components 0 (x87) and 1 (SSE), standard form only */
+        if (sse < 2)
+            break;
+        if (sub == 0) {
+            o[0] = (uint32_t)XCR0_SUPPORTED;
+            o[1] = 576;     /* size for the components enabled in XCR0 */
+            o[2] = 576;     /* size for all supported components */
+        } else if (sub == 1) {
+            o[0] = B(0);    /* XSAVEOPT */
         }
         break;
     case 0x15:

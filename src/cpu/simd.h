@@ -57,6 +57,19 @@ void simd_write_mem(struct cpu_x86 *cpu, const struct cpu_insn *in, const xmm_t 
 void simd_lin_read16(struct cpu_x86 *cpu, uint64_t lin, xmm_t *v);
 void simd_lin_write16(struct cpu_x86 *cpu, uint64_t lin, const xmm_t *v);
 
+/* FXSAVE-layout legacy region (sse.c), by parts. simd_fx_load reads into
+ * *f (a copy of cpu->fpu, committed by the caller) and raises #GP(0) on
+ * reserved MXCSR bits. */
+#define FX_X87   1u
+#define FX_SSE   2u
+#define FX_MXCSR 4u
+void simd_fx_store(struct cpu_x86 *cpu, uint64_t lin, bool w64, unsigned parts);
+void simd_fx_load(struct cpu_x86 *cpu, uint64_t lin, bool w64, unsigned parts, struct cpu_fpu *f);
+/* XCR0 bits this CPU supports: x87 and SSE state (CPUID 0xD, XSETBV). */
+#define XCR0_SUPPORTED 3ull
+/* 0F AE /4 /5 /6 memory forms: XSAVE, XRSTOR, XSAVEOPT (xsave.c). */
+void cpu_xsave_op(struct cpu_x86 *cpu, const struct cpu_insn *in);
+
 /* Packed integer op on the ModRM reg operand with the r/m source
  * (MMX, 8 bytes, when `mmx`; else XMM, 16 bytes, aligned memory). */
 void sse_int_binop(struct cpu_x86 *cpu, const struct cpu_insn *in, bool mmx,

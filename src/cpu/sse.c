@@ -90,83 +90,104 @@ static unsigned nxmm(const struct cpu_x86 *cpu)
     return cpu->code64 ? 16 : 8;
 }
 
+/* The legacy region (FXSAVE layout, also the first 512 bytes of an XSAVE
+ * area), written or read by parts: FX_X87 (bytes 0-23 and ST0-7), FX_SSE
+ * (XMM registers), FX_MXCSR (MXCSR and MXCSR_MASK). `w64` selects the
+ * 64-bit FIP/FDP format (REX.W forms). */
+void simd_fx_store(struct cpu_x86 *cpu, uint64_t lin, bool w64, unsigned parts)
+{
+    const struct cpu_fpu *f = &cpu->fpu;
+    if (parts & FX_X87) {
+        uint8_t abridged = 0;
+        for (unsigned i = 0; i < 8; i++)
+            if (((f->ftw >> (2 * i)) & 3) != 3)
+                abridged |= 1u << i;
+        xmm_t w;
+        w.q[0] = f->fcw | (uint64_t)f->fsw << 16 | (uint64_t)abridged << 32 |
+                 (uint64_t)f->fop << 48;
+        w.q[1] = w64 ? f->fip : (uint32_t)f->fip | (uint64_t)f->fcs << 32;
+        simd_lin_write16(cpu, lin, &w);
+        cpu_lin_write(cpu, lin + 16, 8, w64 ? f->fdp : (uint32_t)f->fdp | (uint64_t)f->fds << 32,
+                      ACC_W);
+        unsigned top = (f->fsw >> 11) & 7;
+        for (unsigned i = 0; i < 8; i++) {
+            const struct cpu_f80 *r = &f->st[(top + i) & 7];
+            w.q[0] = r->mant;
+            w.q[1] = r->sexp;
+            simd_lin_write16(cpu, lin + 32 + 16 * i, &w);
+        }
+    }
+    if (parts & FX_MXCSR)
+        cpu_lin_write(cpu, lin + 24, 8, f->mxcsr | (uint64_t)MXCSR_WRITABLE << 32, ACC_W);
+    if (parts & FX_SSE)
+        for (unsigned i = 0; i < nxmm(cpu); i++)
+            simd_lin_write16(cpu, lin + 160 + 16 * i, &f->xmm[i]);
+}
+
+void simd_fx_load(struct cpu_x86 *cpu, uint64_t lin, bool w64, unsigned parts, struct cpu_fpu *f)
+{
+    if (parts & FX_MXCSR) {
+        uint32_t mxcsr = (uint32_t)cpu_lin_read(cpu, lin + 24, 4, ACC_R);
+        if (mxcsr & ~MXCSR_WRITABLE)
+            cpu_gp0(cpu);
+        f->mxcsr = mxcsr;
+    }
+    if (parts & FX_X87) {
+        xmm_t h0;
+        simd_lin_read16(cpu, lin, &h0);
+        uint64_t dp = cpu_lin_read(cpu, lin + 16, 8, ACC_R);
+        struct cpu_f80 regs[8];
+        for (unsigned i = 0; i < 8; i++) {
+            xmm_t r;
+            simd_lin_read16(cpu, lin + 32 + 16 * i, &r);
+            regs[i].mant = r.q[0];
+            regs[i].sexp = (uint16_t)r.q[1];
+        }
+        f->fcw = (uint16_t)h0.q[0];
+        f->fsw = (uint16_t)(h0.q[0] >> 16);
+        uint8_t abridged = (uint8_t)(h0.q[0] >> 32);
+        f->fop = (uint16_t)(h0.q[0] >> 48) & 0x7ff;
+        if (w64) {
+            f->fip = h0.q[1];
+            f->fdp = dp;
+        } else {
+            f->fip = (uint32_t)h0.q[1];
+            f->fcs = (uint16_t)(h0.q[1] >> 32);
+            f->fdp = (uint32_t)dp;
+            f->fds = (uint16_t)(dp >> 32);
+        }
+        unsigned top = (f->fsw >> 11) & 7;
+        for (unsigned i = 0; i < 8; i++) {
+            struct cpu_f80 *r = &f->st[(top + i) & 7];
+            r->mant = regs[i].mant;
+            r->sexp = regs[i].sexp;
+            memset(r->pad, 0, sizeof(r->pad));
+        }
+        f->ftw = 0;
+        for (unsigned i = 0; i < 8; i++) {
+            unsigned tag = (abridged & (1u << i)) ? x87_tag_of(&f->st[i]) : 3;
+            f->ftw |= (uint16_t)(tag << (2 * i));
+        }
+    }
+    if (parts & FX_SSE)
+        for (unsigned i = 0; i < nxmm(cpu); i++)
+            simd_lin_read16(cpu, lin + 160 + 16 * i, &f->xmm[i]);
+}
+
 static void op_fxsave(struct cpu_x86 *cpu, const struct cpu_insn *in)
 {
     cpu_fpu_check_nm(cpu, false);
     uint64_t lin = simd_lin(cpu, in, 512, true, ACC_W);
-    struct cpu_fpu *f = &cpu->fpu;
-    uint8_t abridged = 0;
-    for (unsigned i = 0; i < 8; i++)
-        if (((f->ftw >> (2 * i)) & 3) != 3)
-            abridged |= 1u << i;
-    xmm_t w;
-    w.q[0] = f->fcw | (uint64_t)f->fsw << 16 | (uint64_t)abridged << 32 | (uint64_t)f->fop << 48;
-    if (in->rex & 8) {
-        w.q[1] = f->fip;
-    } else {
-        w.q[1] = (uint32_t)f->fip | (uint64_t)f->fcs << 32;
-    }
-    simd_lin_write16(cpu, lin, &w);
-    if (in->rex & 8)
-        w.q[0] = f->fdp;
-    else
-        w.q[0] = (uint32_t)f->fdp | (uint64_t)f->fds << 32;
-    w.q[1] = f->mxcsr | (uint64_t)MXCSR_WRITABLE << 32;
-    simd_lin_write16(cpu, lin + 16, &w);
-    unsigned top = (f->fsw >> 11) & 7;
-    for (unsigned i = 0; i < 8; i++) {
-        const struct cpu_f80 *r = &f->st[(top + i) & 7];
-        w.q[0] = r->mant;
-        w.q[1] = r->sexp;
-        simd_lin_write16(cpu, lin + 32 + 16 * i, &w);
-    }
-    for (unsigned i = 0; i < nxmm(cpu); i++)
-        simd_lin_write16(cpu, lin + 160 + 16 * i, &f->xmm[i]);
+    simd_fx_store(cpu, lin, in->rex & 8, FX_X87 | FX_SSE | FX_MXCSR);
 }
 
 static void op_fxrstor(struct cpu_x86 *cpu, const struct cpu_insn *in)
 {
     cpu_fpu_check_nm(cpu, false);
     uint64_t lin = simd_lin(cpu, in, 512, true, ACC_R);
-    struct cpu_fpu *f = &cpu->fpu;
-    xmm_t h0, h1, regs[8], x[16];
-    simd_lin_read16(cpu, lin, &h0);
-    simd_lin_read16(cpu, lin + 16, &h1);
-    uint32_t mxcsr = (uint32_t)h1.q[1];
-    if (mxcsr & ~MXCSR_WRITABLE)
-        cpu_gp0(cpu);
-    for (unsigned i = 0; i < 8; i++)
-        simd_lin_read16(cpu, lin + 32 + 16 * i, &regs[i]);
-    for (unsigned i = 0; i < nxmm(cpu); i++)
-        simd_lin_read16(cpu, lin + 160 + 16 * i, &x[i]);
-    /* every read done: commit */
-    f->fcw = (uint16_t)h0.q[0];
-    f->fsw = (uint16_t)(h0.q[0] >> 16);
-    uint8_t abridged = (uint8_t)(h0.q[0] >> 32);
-    f->fop = (uint16_t)(h0.q[0] >> 48) & 0x7ff;
-    if (in->rex & 8) {
-        f->fip = h0.q[1];
-        f->fdp = h1.q[0];
-    } else {
-        f->fip = (uint32_t)h0.q[1];
-        f->fcs = (uint16_t)(h0.q[1] >> 32);
-        f->fdp = (uint32_t)h1.q[0];
-        f->fds = (uint16_t)(h1.q[0] >> 32);
-    }
-    f->mxcsr = mxcsr;
-    unsigned top = (f->fsw >> 11) & 7;
-    for (unsigned i = 0; i < 8; i++) {
-        struct cpu_f80 *r = &f->st[(top + i) & 7];
-        r->mant = regs[i].q[0];
-        r->sexp = (uint16_t)regs[i].q[1];
-    }
-    f->ftw = 0;
-    for (unsigned i = 0; i < 8; i++) {
-        unsigned tag = (abridged & (1u << i)) ? x87_tag_of(&f->st[i]) : 3;
-        f->ftw |= (uint16_t)(tag << (2 * i));
-    }
-    for (unsigned i = 0; i < nxmm(cpu); i++)
-        f->xmm[i] = x[i];
+    struct cpu_fpu f = cpu->fpu;
+    simd_fx_load(cpu, lin, in->rex & 8, FX_X87 | FX_SSE | FX_MXCSR, &f);
+    cpu->fpu = f;   /* every read done: commit */
 }
 
 static void op_grp15_mem(struct cpu_x86 *cpu, const struct cpu_insn *in)
@@ -190,7 +211,10 @@ static void op_grp15_mem(struct cpu_x86 *cpu, const struct cpu_insn *in)
         simd_check_sse(cpu);
         cpu_write_mem(cpu, in->seg, cpu_ea(cpu, in), 4, cpu->fpu.mxcsr);
         return;
-    default:                                /* XSAVE/XRSTOR: not advertised */
+    case 4: case 5: case 6:                 /* XSAVE, XRSTOR, XSAVEOPT (xsave.c) */
+        cpu_xsave_op(cpu, in);
+        return;
+    default:
         cpu_ud(cpu);
     }
 }

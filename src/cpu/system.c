@@ -1,7 +1,7 @@
 /* System instructions: flags control, HLT, descriptor-table and control
  * register access, LLDT/LTR, SYSCALL/SYSRET, SYSENTER/SYSEXIT, SWAPGS,
  * CPUID, RDTSC(P), RDMSR/WRMSR, fences, XGETBV/XSETBV. */
-#include "cpu_int.h"
+#include "simd.h"
 
 static void need_cpl0(struct cpu_x86 *cpu)
 {
@@ -123,7 +123,7 @@ void cpu_write_cr3(struct cpu_x86 *cpu, uint64_t v)
 }
 
 #define CR4_OK (CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | \
-                CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_FSGSBASE)
+                CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_FSGSBASE | CR4_OSXSAVE)
 
 void cpu_write_cr4(struct cpu_x86 *cpu, uint64_t v)
 {
@@ -341,19 +341,24 @@ void op_grp7(struct cpu_x86 *cpu, const struct cpu_insn *in)
 
     if (in->mod == 3) {
         switch (in->modrm) {
-        case 0xd0:   /* XGETBV */
-            if (!(cpu->cr4 & CR4_OSXSAVE))
+        case 0xd0:   /* XGETBV: only XCR0 (no XGETBV with ECX=1) */
+            if (!(cpu->cr4 & CR4_OSXSAVE) || in->pfx_mand)
                 cpu_ud(cpu);
             if ((uint32_t)cpu->r[R_CX] != 0)
                 cpu_gp0(cpu);
             cpu_set_reg(cpu, R_AX, 4, cpu->xcr0);
             cpu_set_reg(cpu, R_DX, 4, cpu->xcr0 >> 32);
             return;
-        case 0xd1:   /* XSETBV */
-            if (!(cpu->cr4 & CR4_OSXSAVE))
+        case 0xd1: { /* XSETBV: XCR0 with x87 set, only supported components */
+            if (!(cpu->cr4 & CR4_OSXSAVE) || in->pfx_mand)
                 cpu_ud(cpu);
             need_cpl0(cpu);
-            cpu_gp0(cpu);
+            uint64_t v = (uint32_t)cpu->r[R_AX] | cpu->r[R_DX] << 32;
+            if ((uint32_t)cpu->r[R_CX] != 0 || !(v & 1) || (v & ~XCR0_SUPPORTED))
+                cpu_gp0(cpu);
+            cpu->xcr0 = v;
+            return;
+        }
         case 0xf8:   /* SWAPGS */
             if (!cpu->code64)
                 cpu_ud(cpu);

@@ -497,81 +497,111 @@ static void d9_reg(struct cpu_x86 *cpu, unsigned modrm)
     bool two = modrm == 0xf1 || modrm == 0xf3 || modrm == 0xf5 || modrm == 0xf8 ||
                modrm == 0xf9 || modrm == 0xfd;
     if (empty(cpu, 0) || (two && empty(cpu, 1))) {
-        /* stack underflow: the masked response writes the QNaN indefinite */
+        /* stack underflow: the masked response writes the QNaN indefinite
+         * (FPTAN, FSINCOS, FXTRACT also push a second one) */
         (void)st(cpu, 1);
         bool to_st1 = modrm == 0xf1 || modrm == 0xf3 || modrm == 0xf9;
         set_st_raw(cpu, to_st1 ? 1 : 0, indefinite);
         if (to_st1)
             pop(cpu);
+        if (modrm == 0xf2 || modrm == 0xf4 || modrm == 0xfb)
+            push_raw(cpu, indefinite);
+        if (modrm == 0xf5 || modrm == 0xf8 || modrm == 0xf2 || modrm == 0xfb ||
+            modrm == 0xfe || modrm == 0xff)
+            cpu->fpu.fsw &= ~(FSW_C1 | FSW_C2);
         return;
     }
-    uint16_t fsaved = fp_begin(cpu);
+    /* The rest run on the host's x87 with the same operands: results,
+     * partial remainders, out-of-range reductions and condition codes are
+     * the hardware's own (FSW read back inside the same asm). */
+    volatile f80 va = a, vb = empty(cpu, 1) ? 0 : st(cpu, 1);
+    uint16_t sw = 0, fsaved = fp_begin(cpu);
+    a = va;
+    b = vb;
+    f80 r2;
     switch (modrm) {
-    case 0xf0: set_st(cpu, 0, expm1l(a * 0.693147180559945309417232121458176568L)); break;
-    case 0xf1: b = st(cpu, 1); set_st(cpu, 1, b * log2l(a)); pop(cpu); break;     /* FYL2X */
-    case 0xf2: set_st(cpu, 0, tanl(a)); push(cpu, 1.0L); cpu->fpu.fsw &= ~FSW_C2; break;
-    case 0xf3: b = st(cpu, 1); set_st(cpu, 1, atan2l(b, a)); pop(cpu); break;     /* FPATAN */
-    case 0xf4: {                                                                  /* FXTRACT */
-        f80 e, m = a;
-        if (a == 0) {
-            e = -INFINITY;
-            fpu_exc(cpu, FSW_ZE);
-        } else if (isinf(a)) {
-            e = INFINITY;
-        } else if (isnan(a)) {
-            e = a;
-        } else {
-            e = logbl(a);
-            m = scalbnl(a, -(int)e);
-        }
-        set_st(cpu, 0, e);
-        push(cpu, m);
+    case 0xf0: __asm__ volatile("f2xm1" : "+t"(a)); set_st(cpu, 0, a); break;
+    case 0xf1:                                                      /* FYL2X */
+        __asm__ volatile("fyl2x" : "=t"(r2) : "0"(a), "u"(b) : "st(1)");
+        set_st(cpu, 1, r2);
+        pop(cpu);
         break;
-    }
-    case 0xf5:                                                                    /* FPREM1 */
-    case 0xf8: {                                                                  /* FPREM */
-        b = st(cpu, 1);
-        int q = 0;
-        f80 r;
-        if (modrm == 0xf5) {
-            r = remquol(a, b, &q);
+    case 0xf2:                                                      /* FPTAN */
+        /* out of range (C2): the operand stays, nothing is pushed; the asm
+         * duplicates it so the x87 stack holds two values either way */
+        __asm__ volatile("fptan\n\tfnstsw %%ax\n\ttestb $4, %%ah\n\tjz 1f\n\tfld %%st(0)\n1:"
+                         : "=t"(r2), "=u"(a), "=a"(sw) : "0"(a));
+        if (sw & FSW_C2) {
+            set_st(cpu, 0, a);
         } else {
-            r = fmodl(a, b);
-            f80 qq = truncl((a - r) / b);
-            q = isfinite(qq) ? (int)fmodl(fabsl(qq), 8.0L) : 0;
+            set_st(cpu, 0, a);
+            push(cpu, r2);
         }
-        q = q < 0 ? -q : q;
-        set_st(cpu, 0, r);
-        cpu->fpu.fsw &= ~FSW_CC;
-        if (q & 4) cpu->fpu.fsw |= FSW_C0;
-        if (q & 2) cpu->fpu.fsw |= FSW_C3;
-        if (q & 1) cpu->fpu.fsw |= FSW_C1;
         break;
-    }
-    case 0xf9: b = st(cpu, 1); set_st(cpu, 1, b * log1pl(a) / 0.693147180559945309417232121458176568L); pop(cpu); break;
-    case 0xfa: {                    /* FSQRT: the host instruction (libm's sqrtl
-                                     * reports a negative operand elsewhere) */
+    case 0xf3:                                                      /* FPATAN */
+        __asm__ volatile("fpatan" : "=t"(r2) : "0"(a), "u"(b) : "st(1)");
+        set_st(cpu, 1, r2);
+        pop(cpu);
+        break;
+    case 0xf4:                                                      /* FXTRACT */
+        __asm__ volatile("fxtract" : "=t"(r2), "=u"(a) : "0"(a));
+        set_st(cpu, 0, a);          /* exponent */
+        push(cpu, r2);              /* significand */
+        break;
+    case 0xf5:                                                      /* FPREM1 */
+        __asm__ volatile("fprem1\n\tfnstsw %1" : "+t"(a), "=m"(sw) : "u"(b));
+        set_st(cpu, 0, a);
+        break;
+    case 0xf8:                                                      /* FPREM */
+        __asm__ volatile("fprem\n\tfnstsw %1" : "+t"(a), "=m"(sw) : "u"(b));
+        set_st(cpu, 0, a);
+        break;
+    case 0xf9:                                                      /* FYL2XP1 */
+        __asm__ volatile("fyl2xp1" : "=t"(r2) : "0"(a), "u"(b) : "st(1)");
+        set_st(cpu, 1, r2);
+        pop(cpu);
+        break;
+    case 0xfb:                                                      /* FSINCOS */
+        __asm__ volatile("fsincos\n\tfnstsw %%ax\n\ttestb $4, %%ah\n\tjz 1f\n\tfld %%st(0)\n1:"
+                         : "=t"(r2), "=u"(a), "=a"(sw) : "0"(a));
+        if (sw & FSW_C2) {
+            set_st(cpu, 0, a);      /* out of range: unchanged, nothing pushed */
+        } else {
+            set_st(cpu, 0, a);      /* sine */
+            push(cpu, r2);          /* cosine */
+        }
+        break;
+    case 0xfc: __asm__ volatile("frndint" : "+t"(a)); set_st(cpu, 0, a); break;
+    case 0xfd: __asm__ volatile("fscale" : "+t"(a) : "u"(b)); set_st(cpu, 0, a); break;
+    case 0xfe: __asm__ volatile("fsin\n\tfnstsw %1" : "+t"(a), "=m"(sw)); set_st(cpu, 0, a); break;
+    case 0xff: __asm__ volatile("fcos\n\tfnstsw %1" : "+t"(a), "=m"(sw)); set_st(cpu, 0, a); break;
+    case 0xfa:                      /* FSQRT: precision control applies */
         fp_end(cpu, fsaved);
         fsaved = fp_begin_pc(cpu);
         __asm__ volatile("fsqrt" : "+t"(a));
         set_st(cpu, 0, a);
         break;
-    }
-    case 0xfb: set_st(cpu, 0, sinl(a)); push(cpu, cosl(a)); cpu->fpu.fsw &= ~FSW_C2; break;
-    case 0xfc: set_st(cpu, 0, rintl(a)); break;                                   /* FRNDINT (PE) */
-    case 0xfd: {                                                                  /* FSCALE */
-        b = truncl(st(cpu, 1));
-        long n = isnan(b) ? 0 : b > 65536 ? 65536 : b < -65536 ? -65536 : (long)b;
-        set_st(cpu, 0, scalblnl(a, n));
-        break;
-    }
-    case 0xfe: set_st(cpu, 0, sinl(a)); cpu->fpu.fsw &= ~FSW_C2; break;
-    case 0xff: set_st(cpu, 0, cosl(a)); cpu->fpu.fsw &= ~FSW_C2; break;
     default:
         fp_end(cpu, fsaved);
         cpu_ud(cpu);
     }
     fp_end(cpu, fsaved);
+    /* condition codes: all four (C2 incomplete, C0 C3 C1 quotient bits)
+     * for FPREM/FPREM1; C2 (out of range) for the trigonometric ones; C0
+     * and C3 are left alone otherwise, as the hardware does; C1 (the
+     * round-up indication) is not modelled: cleared */
+    if (modrm == 0xf5 || modrm == 0xf8) {
+        /* an invalid operation (NaN, zero modulus, infinite dividend)
+         * clears C1 and C2 and leaves C0 and C3, like a stack fault */
+        if (isnan(a))
+            cpu->fpu.fsw &= ~(FSW_C1 | FSW_C2);
+        else
+            cpu->fpu.fsw = (uint16_t)((cpu->fpu.fsw & ~FSW_CC) | (sw & FSW_CC));
+    } else {
+        cpu->fpu.fsw &= ~FSW_C1;
+        if (modrm == 0xf2 || modrm == 0xfb || modrm == 0xfe || modrm == 0xff)
+            cpu->fpu.fsw = (uint16_t)((cpu->fpu.fsw & ~FSW_C2) | (sw & FSW_C2));
+    }
 }
 
 static bool fcmov_cond(struct cpu_x86 *cpu, unsigned op, unsigned sub)

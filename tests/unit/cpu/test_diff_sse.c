@@ -6,17 +6,15 @@
  *
  *   test_diff_sse [cases [seed]]      default: 8000 cases, seed 3
  *
- * Known rare mismatches (other seeds): x87 status flags after FSCALE with a
- * huge exponent and after a stack fault on a denormal operand.
- *
  * Every case is self-contained code: a prologue loads XMM0-7 from the data
  * page (and MXCSR, and resets the x87 unit), the generated instructions run,
  * and an epilogue stores XMM0-7, MXCSR and the x87 status word back to the
  * data page, so comparing GPRs, flags and memory compares the SIMD state.
  * r15 points at the data page; memory operands are [r15 + disp8], 16-byte
- * aligned. Approximate instructions (RCPPS, RSQRTPS, x87 transcendentals)
- * are not generated, nor FPREM/FPREM1 (computed in one step, not partially);
- * MXCSR.DE and FSW.C1 (x87 "rounded up") are masked out of the comparison. */
+ * aligned. Approximate instructions (RCPPS, RSQRTPS) are not generated;
+ * MXCSR.DE and FSW.C1 (x87 "rounded up") are masked out of the comparison.
+ * XSAVE/XRSTOR (when the host OS enabled XSAVE) save to [r15+0x1000] and
+ * restore from a valid random image at [r15+0x2000]. */
 #include <cpuid.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -34,13 +32,15 @@
 #define MXCSR_SAVE 0x3080
 #define MXCSR_INIT 0x3084
 #define FSW_SAVE 0x3088
+#define XSAVE_OUT 0x1000         /* XSAVE area written by the case */
+#define XRSTOR_IN 0x2000         /* valid XSAVE image read by XRSTOR */
 #define ARITH (F_CF | F_PF | F_AF | F_ZF | F_SF | F_OF)
 #define VK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 struct st { uint64_t r[16]; uint64_t fl; };
 
 struct tcase {
-    uint8_t code[320];
+    uint8_t code[512];
     unsigned len;
     struct st in;
     uint8_t data[DATA_LEN];
@@ -160,6 +160,12 @@ static unsigned rn(unsigned n) { return (unsigned)(rnd() % n); }
 
 struct enc { uint8_t *p; unsigned n; };
 static void eb(struct enc *e, uint8_t b) { e->p[e->n++] = b; }
+
+static void emit_bytes(struct enc *e, const uint8_t *b, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        eb(e, b[i]);
+}
 
 /* r15-based memory operand: REX.B must be set by the caller. */
 static void modrm_mem(struct enc *e, unsigned reg, unsigned disp)
@@ -315,10 +321,46 @@ static void gen_sse4(struct enc *e)
     }
 }
 
+/* XSAVE [r15+XSAVE_OUT] or XRSTOR [r15+XRSTOR_IN] with a random RFBM; the
+ * XSTATE_BV bits of x87 and SSE (XINUSE, which the host tracks and the
+ * emulator reports as all ones) and MXCSR_MASK are cleared afterwards. */
+static bool g_xsave;
+static void gen_xsave(struct enc *e)
+{
+    eb(e, 0xb8);                                    /* mov eax, rfbm */
+    uint32_t rfbm = rn(4);
+    for (unsigned i = 0; i < 4; i++)
+        eb(e, (uint8_t)(rfbm >> (8 * i)));
+    emit_bytes(e, (const uint8_t[]){ 0x31, 0xd2 }, 2);              /* xor edx, edx */
+    bool w = rn(2);
+    if (rn(2)) {
+        if (w)
+            eb(e, 0x49);
+        else
+            eb(e, 0x41);
+        emit_bytes(e, (const uint8_t[]){ 0x0f, 0xae, 0xaf, XRSTOR_IN & 0xff, XRSTOR_IN >> 8, 0, 0 }, 7);
+        return;
+    }
+    eb(e, w ? 0x49 : 0x41);
+    emit_bytes(e, (const uint8_t[]){ 0x0f, 0xae, 0xa7, XSAVE_OUT & 0xff, XSAVE_OUT >> 8, 0, 0 }, 7);
+    /* and byte [r15+XSAVE_OUT+512], 0xfc; mov dword [r15+XSAVE_OUT+28], 0;
+     * and byte [r15+XSAVE_OUT+24], ~DE (MXCSR.DE is not modelled exactly) */
+    emit_bytes(e, (const uint8_t[]){ 0x41, 0x80, 0xa7, (XSAVE_OUT + 24) & 0xff, (XSAVE_OUT + 24) >> 8,
+                                     0, 0, 0xfd }, 8);
+    emit_bytes(e, (const uint8_t[]){ 0x41, 0x80, 0xa7, (XSAVE_OUT + 512) & 0xff, (XSAVE_OUT + 512) >> 8,
+                                     0, 0, 0xfc }, 8);
+    emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x87, (XSAVE_OUT + 28) & 0xff, (XSAVE_OUT + 28) >> 8,
+                                     0, 0, 0, 0, 0, 0 }, 11);
+}
+
 static void gen_sse(struct enc *e, bool ssse3, bool sse4)
 {
     unsigned kind = rn(sse4 ? 14 : 10);
     unsigned x = rn(8), y = rn(8);
+    if (g_xsave && rn(12) == 0) {
+        gen_xsave(e);
+        return;
+    }
     if (kind >= 12) {
         gen_sse4(e);
         return;
@@ -399,6 +441,9 @@ static void gen_x87(struct enc *e)
         {0xd9,0xfa},{0xd9,0xfc},{0xd9,0xfd},{0xd9,0xe4},
         {0xd9,0xe5},{0xd8,0xd1},{0xde,0xd9},{0xdd,0xe1},{0xd9,0xf4},{0xd9,0xc0},
         {0xdb,0xf1},{0xdf,0xe9},{0xda,0xc1},{0xdb,0xd1},
+        /* on the host unit: partial remainders, transcendentals, FXTRACT */
+        {0xd9,0xf8},{0xd9,0xf5},{0xd9,0xf8},{0xd9,0xf5},{0xd9,0xf0},{0xd9,0xf1},
+        {0xd9,0xf2},{0xd9,0xf3},{0xd9,0xf9},{0xd9,0xfb},{0xd9,0xfe},{0xd9,0xff},
     };
     unsigned nops = rn(3);
     for (unsigned i = 0; i < nops; i++) {
@@ -413,12 +458,6 @@ static void gen_x87(struct enc *e)
     }
     if (rn(2)) { eb(e, 0x41); eb(e, 0xdd); modrm_mem(e, 2, 0xc0); }             /* fst m64 */
     if (rn(2)) { eb(e, 0x41); eb(e, 0xdb); modrm_mem(e, 2, 0xd0); }             /* fist m32 */
-}
-
-static void emit_bytes(struct enc *e, const uint8_t *b, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        eb(e, b[i]);
 }
 
 static uint64_t interesting_bits(void)
@@ -474,6 +513,24 @@ static void gen_case(struct tcase *c, bool ssse3, bool sse4)
         uint64_t v = interesting_bits();
         memcpy(c->data + XMM_SAVE + i, &v, 8);
     }
+    /* an XSAVE image for XRSTOR: valid FCW/MXCSR, FIP/FDP/FOP zero (AMD
+     * saves them only with FSW.ES set), random registers and XSTATE_BV */
+    {
+        uint8_t *x = c->data + XRSTOR_IN;
+        uint16_t fcw = (uint16_t)(0x7f | rn(16) << 8), fsw = (uint16_t)(rnd() & 0x7f7f);
+        memcpy(x, &fcw, 2);
+        memcpy(x + 2, &fsw, 2);
+        memset(x + 5, 0, 19);
+        uint32_t mx = 0x1f80 | (rn(4) << 13);
+        memcpy(x + 24, &mx, 4);
+        for (unsigned i = 0; i < 0x100; i += 8) {
+            uint64_t v = interesting_bits();
+            memcpy(x + 160 + i, &v, 8);
+        }
+        memset(x + 512, 0, 64);
+        x[512] = (uint8_t)rn(4);
+        memset(c->data + XSAVE_OUT + 512, 0, 64);
+    }
     uint32_t mx = 0x1f80 | (rn(4) == 0 ? (rn(4) << 13) : 0);
     memcpy(c->data + MXCSR_INIT, &mx, 4);
 
@@ -486,6 +543,13 @@ static void gen_case(struct tcase *c, bool ssse3, bool sse4)
         emit_bytes(&e, (const uint8_t[]){ 0xf3, 0x41, 0x0f, 0x6f, (uint8_t)(0x87 | i << 3) }, 5);
         uint32_t d = XMM_SAVE + 16 * i;
         emit_bytes(&e, (const uint8_t *)&d, 4);
+    }
+    if (g_xsave) {  /* XSAVE stores all of these: make them deterministic */
+        for (unsigned i = 0; i < 8; i++)   /* pxor xmm8-15 */
+            emit_bytes(&e, (const uint8_t[]){ 0x66, 0x45, 0x0f, 0xef, (uint8_t)(0xc0 | i << 3 | i) }, 5);
+        for (unsigned i = 0; i < 8; i++)   /* fldz x8: zero R0-R7 */
+            emit_bytes(&e, (const uint8_t[]){ 0xd9, 0xee }, 2);
+        emit_bytes(&e, (const uint8_t[]){ 0xdb, 0xe3 }, 2);                  /* fninit */
     }
     if (rn(4) == 0) {
         gen_x87(&e);
@@ -565,6 +629,9 @@ int main(int argc, char **argv)
     bool sse4 = ssse3 && (cx & (1u << 19)) && (cx & (1u << 20)) && (cx & (1u << 22));
     if (!sse4)
         printf("# host CPU lacks SSE4.1/SSE4.2/MOVBE: those forms are not tested\n");
+    g_xsave = (cx & (1u << 27)) != 0;   /* OSXSAVE */
+    if (!g_xsave)
+        printf("# host OS does not enable XSAVE: XSAVE/XRSTOR not tested\n");
 
     struct tcase *cases = calloc(ncases, sizeof(*cases));
     struct nres *res = mmap(NULL, sizeof(*res) * ncases, PROT_READ | PROT_WRITE,
@@ -592,6 +659,13 @@ int main(int argc, char **argv)
     uint8_t *data = tenv_add(&env, DATA_VA, DATA_LEN);
     struct cpu_x86 *cpu = tenv_cpu(&env);
     tenv_paging64(cpu, &env, true);
+    {   /* XSAVE enabled as a host OS does it: CR4.OSXSAVE, XCR0 = x87|SSE */
+        struct cpu_x86_sregs sr;
+        cpu_x86_get_sregs(cpu, &sr);
+        sr.cr4 |= CR4_OSXSAVE;
+        cpu_x86_set_sregs(cpu, &sr);
+        cpu->xcr0 = 3;
+    }
 
     unsigned fails = 0, faults = 0;
     for (unsigned i = 0; i < ncases; i++) {

@@ -3,7 +3,8 @@ the busybox initramfs from scripts/mkinitramfs under
 `virtkit-vm --accel tcg --serial stdio`:
 
 - with --smp 2 the kernel comes up on the real platform (ACPI tables, IOAPIC
-  routing with the timer on pin 2, both CPUs started by INIT/SIPI, FXSAVE)
+  routing with the timer on pin 2, both CPUs started by INIT/SIPI, XSAVE
+  with the x87 and SSE components)
   and starts /init; user space prints its marker with 2 CPUs and the guest
   powers off (exit status 0);
 - with a qcow2 virtio-blk disk and a virtio-net TAP inside a test network
@@ -76,10 +77,11 @@ def smp2(initrd):
 
 
 def test_kernel_boots_the_platform(smp2):
-    """Both CPUs, ACPI, the IOAPIC timer route and FXSAVE, up to /init; the
+    """Both CPUs, ACPI, the IOAPIC timer route and XSAVE, up to /init; the
     VM then exits 0 (power-off, or panic=-1 with --no-reboot)."""
     out = smp2.stdout
-    for line in ("x86/fpu: x87 FPU will use FXSAVE",
+    for line in ("x86/fpu: Enabled xstate features 0x3, context size is 576 bytes, "
+                 "using 'standard' format.",
                  "..TIMER: vector=0x30 apic1=0 pin1=2",
                  "smp: Brought up 1 node, 2 CPUs",
                  "ACPI: Using IOAPIC for interrupt routing",

@@ -64,6 +64,9 @@ static int walk_l2(struct chk *c, uint64_t l2off, bool active, struct vk_err *er
         c->res->check_errors++;
         return 0;
     }
+    /* Fragmentation is counted within one L2 table, as qemu-img does: the
+     * first allocated cluster of each table never counts as fragmented. */
+    c->last_data = 0;
     for (uint64_t j = 0; j < s->l2_entries && r == 0; j++) {
         uint64_t bm, e = l2_get(s, l2, j, &bm);
         struct qcow2_map m;

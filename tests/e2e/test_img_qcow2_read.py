@@ -39,6 +39,84 @@ def test_read_qemu_made(qcow2, opts):
     pattern_writes(img, SIZE, seed=hash(opts) & 0xffff)
     assert vk_raw(tmp, img) == qemu_raw(tmp, img)
     ok(vk("compare", img, tmp / "expect.raw"))
+    assert_check_same(img)
+
+
+def assert_check_same(img):
+    """`check` JSON and text identical to qemu-img's, statistics included."""
+    for args in (["--output=json"], []):
+        v, q = vk("check", *args, img), qimg("check", *args, img)
+        assert (v.returncode, v.stdout) == (q.returncode, q.stdout), args
+
+
+def qio_many(img, cmds, chunk=200):
+    for i in range(0, len(cmds), chunk):
+        qio(img, *cmds[i:i + chunk])
+
+
+# Fragmentation statistics (allocated/fragmented/compressed clusters) on
+# images whose clusters are laid out out of order.
+@pytest.mark.parametrize("case", ["reverse_512", "sequential_512", "random_rewrite",
+                                  "compressed_mix", "snapshots", "zero_discard", "extl2",
+                                  "overlay", "convert_c"])
+def test_check_stats_match_qemu(qcow2, case):
+    import random
+    tmp = qcow2
+    img = tmp / "f.qcow2"
+    rnd = random.Random(case)
+    opts = {"reverse_512": "cluster_size=512", "sequential_512": "cluster_size=512",
+            "random_rewrite": "cluster_size=4k", "extl2": "extended_l2=on",
+            "zero_discard": "cluster_size=4k"}.get(case, "cluster_size=64k")
+    if case == "convert_c":
+        src = tmp / "src.raw"
+        ok(qimg("create", "-q", "-f", "raw", src, SIZE))
+        pattern_writes(src, SIZE, seed=5, fmt="raw", n=12)
+        with open(src, "r+b") as f:
+            f.write(b"compressible " * 50000)
+        ok(vk("convert", "-c", "-O", "qcow2", src, img))
+        assert_check_same(img)
+        qio(img, "write -P 9 64k 300k", "write -c -P 8 2M 64k")    # mixed afterwards
+        assert_check_same(img)
+        return
+    if case == "overlay":
+        base = tmp / "base.qcow2"
+        ok(qimg("create", "-q", "-f", "qcow2", base, SIZE))
+        pattern_writes(base, SIZE, seed=2, n=10)
+        ok(qimg("create", "-q", "-f", "qcow2", "-b", base.name, "-F", "qcow2", img))
+    else:
+        ok(qimg("create", "-q", "-f", "qcow2", "-o", opts, img, SIZE))
+    cmds = []
+    if case == "reverse_512":
+        cmds = [f"write -P {i % 250} {i * 512} 512" for i in range(300, -1, -1)]
+    elif case == "sequential_512":
+        cmds = [f"write -P {i % 250} {i * 512} 512" for i in range(300)]
+    elif case == "random_rewrite":
+        for i in range(300):
+            off = rnd.randrange(0, SIZE // 4096 - 5) * 4096
+            cmds.append(f"write -P {i % 250} {off} {rnd.choice([512, 4096, 8192, 20480])}")
+    elif case == "compressed_mix":
+        # qemu-io compresses only into unallocated clusters: distinct ones
+        for i, c in enumerate(rnd.sample(range(SIZE // 65536), 40)):
+            off = c * 65536
+            cmds.append(f"write {'-c ' if i % 3 else ''}-P {i % 250} {off} 64k")
+    elif case == "zero_discard":
+        for i in range(200):
+            off = rnd.randrange(0, SIZE // 4096) * 4096
+            op = ["write -P 7", "write -z", "discard", "write -P 3"][i % 4]
+            cmds.append(f"{op} {off} {rnd.choice([4096, 12288])}")
+    elif case in ("snapshots", "extl2", "overlay"):
+        for i in range(60):
+            off = rnd.randrange(0, (SIZE - 200000) // 512) * 512
+            cmds.append(f"write -P {i % 250} {off} {rnd.choice([512, 4096, 65536, 200000])}")
+            if case == "snapshots" and i % 20 == 19:
+                qio_many(img, cmds)
+                cmds = []
+                ok(qimg("snapshot", "-c", f"s{i}", img))
+    qio_many(img, cmds)
+    assert_check_same(img)
+    if case == "snapshots":
+        ok(vk("snapshot", "-d", "s39", img))
+        assert_check_same(img)
 
 
 @pytest.mark.parametrize("ctype", ["zlib", "zstd"])

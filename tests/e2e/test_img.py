@@ -137,8 +137,26 @@ def test_raw_check_not_supported(tmp_path):
 
 
 def test_measure_size_matches_qemu():
-    for args in (["-O", "raw", "--size", "1G"], ["--output=json", "-O", "raw", "--size", "3M"]):
+    for args in (["-O", "raw", "--size", "1G"], ["--output=json", "-O", "raw", "--size", "3M"],
+                 ["-O", "raw", "--size", "1000"], ["-O", "qcow2", "--size", "1000"]):
         assert ok(vk("measure", *args)).stdout == ok(qimg("measure", *args)).stdout
+
+
+def test_measure_raw_target_of_images_matches_qemu(tmp_path):
+    """-O raw needs the whole disk whatever the source allocates."""
+    sparse, odd, q = tmp_path / "s.raw", tmp_path / "odd.raw", tmp_path / "q.qcow2"
+    ok(qimg("create", "-q", "-f", "raw", sparse, "4M"))
+    qio(sparse, "write -P 1 0 100k", "write -P 2 1M 5k", fmt="raw")
+    with open(odd, "wb") as f:
+        f.write(b"x" * 1000)
+    ok(qimg("create", "-q", "-f", "qcow2", q, "3M"))
+    qio(q, "write -P 3 64k 64k", "write -z 1M 64k")
+    for img, fmt in ((sparse, "raw"), (odd, "raw"), (q, "qcow2")):
+        for extra in ([], ["--output=json"], ["-o", "preallocation=full"]):
+            args = ["-O", "raw", *extra, "-f", fmt, img]
+            assert ok(vk("measure", *args)).stdout == ok(qimg("measure", *args)).stdout, args
+        args = ["-O", "qcow2", "-f", fmt, img]
+        assert ok(vk("measure", *args)).stdout == ok(qimg("measure", *args)).stdout, args
 
 
 def test_bench_output_shape(tmp_path):

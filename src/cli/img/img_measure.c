@@ -91,8 +91,6 @@ int img_measure(int argc, char **argv)
         img_error("%s", img_errstr(&e, r));
         goto out;
     }
-    if (!strcmp(out_fmt, "raw"))
-        req = full;     /* a raw file is always as large as the disk */
     bool bitmaps = src && !strcmp(out_fmt, "qcow2") && !strcmp(blk_format_name(src), "qcow2");
     if (json) {
         json_object *o = json_object_new_object();

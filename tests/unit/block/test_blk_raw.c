@@ -133,6 +133,8 @@ int main(void)
     tap_is_int(blk_measure("qcow2", NULL, 1ull << 30, NULL, &req, &full, &e), 0, "measure qcow2 1G");
     tap_ok(req > 0 && full > (1ull << 30), "measure: required %llu, fully allocated %llu",
            (unsigned long long)req, (unsigned long long)full);
+    tap_is_int(blk_measure("raw", NULL, 1000, NULL, &req, &full, &e), 0, "measure raw 1000");
+    tap_ok(req == 1024 && full == 1024, "measure raw: whole sectors, required = fully allocated");
     block_device();
     free(ref);
     return tap_done();

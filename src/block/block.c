@@ -378,7 +378,14 @@ int blk_create(const char *path, const char *fmt, uint64_t size,
             o.backing_fmt = bb->drv->name; /* static string */
         blk_close(bb);
     }
-    return d->create(path, size, &o, err);
+    /* A failed create leaves no file behind, unless the file was there
+     * before (drivers refuse bad options and sizes before touching it). */
+    struct stat st;
+    bool existed = stat(path, &st) == 0 || errno != ENOENT;
+    int r = d->create(path, size, &o, err);
+    if (r < 0 && !existed)
+        unlink(path);
+    return r;
 }
 
 /* ---- info ------------------------------------------------------------------ */

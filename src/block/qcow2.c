@@ -761,6 +761,9 @@ static int parse_compat(const char *c, uint32_t *version)
     return 0;
 }
 
+static int create_image(const char *path, uint64_t size, const struct blk_create_opts *o,
+                        uint32_t version, uint32_t rbits, uint8_t ctype, struct vk_err *err);
+
 int qcow2_create(const char *path, uint64_t size, const struct blk_create_opts *o,
                  struct vk_err *err)
 {
@@ -801,18 +804,6 @@ int qcow2_create(const char *path, uint64_t size, const struct blk_create_opts *
     if (o->data_file && o->backing_file && o->data_file_raw)
         return vk_err_set(err, -EINVAL, "Backing file and data-file-raw cannot be used at "
                           "the same time");
-    if (o->data_file) {
-        /* The data file holds the guest's bytes at their guest offsets. */
-        char *dp = strdup(o->data_file);   /* like qemu: as given, not image-relative */
-        int dfd = dp ? open(dp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-        int dr = dfd < 0 ? vk_err_errno(err, dp ? -errno : -ENOMEM, "Could not create data "
-                                        "file '%s'", o->data_file) : 0;
-        if (dfd >= 0)
-            close(dfd);
-        free(dp);
-        if (dr < 0)
-            return dr;
-    }
     if (o->backing_file && strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME)
         return vk_err_set(err, -EINVAL, "Backing file name too long");
     if (size % 512)
@@ -820,7 +811,42 @@ int qcow2_create(const char *path, uint64_t size, const struct blk_create_opts *
     if (o->preallocation != BLK_PREALLOC_OFF && o->backing_file)
         return vk_err_set(err, -EINVAL, "Backing file and preallocation can only be used at "
                           "the same time if the backing file is not a qcow2 image");
+    /* Everything that can be refused is refused before any file is touched. */
+    uint64_t l2_span = (uint64_t)cs / (o->extended_l2 ? 16 : 8) * cs;
+    if (size > (UINT64_C(1) << 62) || (size + l2_span - 1) / l2_span * 8 > QCOW2_MAX_L1_BYTES)
+        return vk_err_set(err, -EFBIG, "The image size is too large for file format 'qcow2' "
+                          "(try using a larger cluster size)");
+    bool data_created = false;
+    if (o->data_file) {
+        /* The data file holds the guest's bytes at their guest offsets. */
+        struct stat dst;
+        data_created = stat(o->data_file, &dst) < 0 && errno == ENOENT;
+        int dfd = open(o->data_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (dfd < 0)   /* like qemu: the name as given, not image-relative */
+            return vk_err_errno(err, -errno, "Could not create data file '%s'", o->data_file);
+        /* It grows to the disk size: find out now (EFBIG) whether it can. */
+        int dr = 0;
+        if (fstat(dfd, &dst) < 0 ||
+            ((uint64_t)dst.st_size < size && ftruncate(dfd, (off_t)size) < 0) ||
+            ftruncate(dfd, 0) < 0)
+            dr = vk_err_errno(err, -errno, "Could not create data file '%s'", o->data_file);
+        close(dfd);
+        if (dr < 0) {
+            if (data_created)
+                unlink(o->data_file);
+            return dr;
+        }
+    }
+    int r = create_image(path, size, o, version, rbits, ctype, err);
+    if (r < 0 && data_created)
+        unlink(o->data_file);
+    return r;
+}
 
+static int create_image(const char *path, uint64_t size, const struct blk_create_opts *o,
+                        uint32_t version, uint32_t rbits, uint8_t ctype, struct vk_err *err)
+{
+    uint32_t cs = o->cluster_size ? o->cluster_size : 65536;
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return vk_err_errno(err, -errno, "Could not create '%s'", path);

@@ -204,7 +204,7 @@ static int raw_create(const char *path, uint64_t size, const struct blk_create_o
 {
     if (size > INT64_MAX)
         return vk_err_set(err, -EFBIG, "Image size %llu is too large", (unsigned long long)size);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return vk_err_errno(err, -errno, "Could not create '%s'", path);
     struct stat st;
@@ -213,7 +213,11 @@ static int raw_create(const char *path, uint64_t size, const struct blk_create_o
         close(fd);
         return 0; /* a block device: nothing to create */
     }
-    if (ftruncate(fd, (off_t)size) < 0)
+    /* Growing first refuses a size the file system can't hold (EFBIG)
+     * before an existing file loses its content. */
+    if ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size) < 0)
+        r = vk_err_errno(err, -errno, "Could not resize file '%s'", path);
+    else if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0)
         r = vk_err_errno(err, -errno, "Could not resize file '%s'", path);
     if (r == 0)
         r = raw_fill(fd, 0, size, o->preallocation, err);

@@ -217,3 +217,30 @@ def test_json_alias_and_output_flag(tmp_path):
     ok(vk("create", "-q", "-f", "raw", a, "1M"))
     assert ok(vk("info", "--json", a)).stdout == ok(vk("info", "--output=json", a)).stdout
     assert json.loads(ok(vk("map", "--json", a)).stdout)[0]["start"] == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["-f", "qcow2", "{}", "1E"],
+    ["-f", "qcow2", "-o", "cluster_size=512", "{}", "100T"],
+    ["-f", "qcow2", "-o", "extended_l2=on,cluster_size=16k", "{}", "600T"],
+    ["-f", "qcow2", "-o", "cluster_size=3k", "{}", "1M"],
+    ["-f", "qcow2", "-o", "compat=0.10,lazy_refcounts=on", "{}", "1M"],
+    ["-f", "qcow2", "-o", "data_file={}.data,cluster_size=2M", "{}", "100T"],
+    ["-f", "qcow2", "-b", "missing.qcow2", "-F", "qcow2", "{}"],
+    ["-f", "raw", "-o", "preallocation=bogus", "{}", "1M"],
+    ["-f", "raw", "{}", "7E"],
+])
+def test_failed_create_leaves_nothing(tmp_path, args):
+    """A refused create leaves no file behind; an existing file keeps its content."""
+    img = tmp_path / "new.img"
+    argv = [a.replace("{}", str(img)) for a in args]
+    r = vk("create", "-q", *argv)
+    if r.returncode == 0:       # raw 7E on a file system that can hold it
+        assert args[-1] == "7E"
+        return
+    assert r.returncode == 1, r.stderr
+    assert sorted(os.listdir(tmp_path)) == [], os.listdir(tmp_path)
+    img.write_bytes(b"precious")
+    r = vk("create", "-q", *argv)
+    assert r.returncode == 1
+    assert img.read_bytes() == b"precious"

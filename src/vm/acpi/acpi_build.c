@@ -165,6 +165,28 @@ static void dsdt_pci(struct aml *a, const struct acpi_config *c)
     }
 }
 
+/* The CMOS RTC (devices/mc146818.c): ports 0x70-0x71, ISA IRQ 8, so an OS
+ * that enumerates ACPI devices (Linux's rtc_cmos over PNP, Windows) finds
+ * it and its alarm/update interrupt. */
+static void dsdt_rtc(struct aml *a)
+{
+    struct aml res;
+
+    aml_device_open(a, "RTC_");
+    aml_name(a, "_HID");
+    aml_eisaid(a, "PNP0B00");
+    aml_init(&res);
+    aml_res_io(&res, 0x70, 0x70, 1, 2);
+    aml_res_irq_noflags(&res, 8);
+    aml_res_end(&res);
+    if (res.error)
+        a->error = a->error ? a->error : res.error;
+    aml_name(a, "_CRS");
+    aml_buffer(a, res.buf, res.len);
+    aml_free(&res);
+    aml_close(a);
+}
+
 static void dsdt_sleep_state(struct aml *a, const char *name, unsigned typ)
 {
     aml_name(a, name);
@@ -190,6 +212,7 @@ static long build_dsdt(struct acpi_tables *t, const struct acpi_config *c)
     aml_scope_open(&a, "\\_SB_");
     if (c->pci)
         dsdt_pci(&a, c);
+    dsdt_rtc(&a);
     aml_close(&a);
     if (c->pci && pci_hotplug_build_aml)
         pci_hotplug_build_aml(&a, PCIHP_DSDT_PORT);

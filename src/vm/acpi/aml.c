@@ -316,6 +316,12 @@ void aml_res_io(struct aml *r, uint16_t min, uint16_t max, uint8_t align, uint8_
     aml_byte(r, len);
 }
 
+void aml_res_irq_noflags(struct aml *r, unsigned irq)
+{
+    aml_byte(r, 0x22);                  /* small item: IRQ, 2 bytes (edge, high) */
+    put_le(r, irq < 16 ? 1u << irq : 0, 2);
+}
+
 /* Address space descriptor header: tag, length, type, flags. Producer
  * (bit 0 clear), positive decode, min and max fixed. */
 static void addr_header(struct aml *r, uint8_t tag, uint16_t len, uint8_t type,

@@ -58,6 +58,8 @@ void aml_return(struct aml *a);
 /* Append descriptors to a byte buffer (itself an aml for convenience);
  * aml_res_end adds the end tag. Wrap the result with aml_buffer(). */
 void aml_res_io(struct aml *r, uint16_t min, uint16_t max, uint8_t align, uint8_t len);
+/* IRQNoFlags {irq}: ISA edge, active high (irq < 16). */
+void aml_res_irq_noflags(struct aml *r, unsigned irq);
 void aml_res_word_bus(struct aml *r, uint16_t min, uint16_t max);
 void aml_res_word_io(struct aml *r, uint16_t min, uint16_t max);
 void aml_res_dword_mem(struct aml *r, uint32_t min, uint32_t max, int cacheable);

@@ -124,6 +124,10 @@ static void iasl_check(const char *sig, const uint8_t *t)
                    "DSDT: routes to GSI 23");
             tap_ok(strstr(dsl, "WordBusNumber") != NULL && strstr(dsl, "DWordMemory") != NULL,
                    "DSDT: host bridge _CRS decodes");
+            const char *rtc = strstr(dsl, "PNP0B00");
+            tap_ok(rtc && strstr(rtc, "IO (Decode16,") && strstr(rtc, "0x0070,") &&
+                   strstr(rtc, "IRQNoFlags ()") && strstr(rtc, "{8}"),
+                   "DSDT: RTC PNP0B00 at 0x70 with IRQ 8");
             free(dsl);
         } else {
             tap_ok(0, "DSDT.dsl written");

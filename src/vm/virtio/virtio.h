@@ -144,6 +144,14 @@ static inline bool virtio_has_feature(const struct virtio_dev *vd, unsigned bit)
 
 /* Raise the used-buffer interrupt for queue `q` if the driver wants one. */
 void virtio_notify(struct virtio_dev *vd, unsigned q);
+/* Raise queue `q`'s interrupt unconditionally (the caller, e.g. vhost,
+ * already decided the driver wants one). Any thread. */
+void virtio_notify_now(struct virtio_dev *vd, unsigned q);
+/* Send guest kicks of queue `q` to eventfd `fd` instead of the queue's I/O
+ * thread (ioeventfd re-wired on KVM, the bus handler writes it otherwise);
+ * fd = -1 gives the queue back to its I/O thread and kicks it once. Any
+ * thread but a bus handler of this device's PCI config space. */
+int virtio_pci_set_kickfd(struct virtio_dev *vd, unsigned q, int fd);
 /* Config space changed (e.g. balloon target): config interrupt. */
 void virtio_config_changed(struct virtio_dev *vd);
 /* The guest broke the protocol: log (rate-limited), mark NEEDS_RESET, stop

@@ -39,6 +39,8 @@ struct vq_thread {
     struct virtio_pci *vp;
     unsigned q;
     int efd;
+    atomic_int kick;              /* where guest kicks go: efd, or a vhost kick fd
+                                   * (virtio_pci_set_kickfd); bus lock */
     pthread_t thread;
     bool started;
 };
@@ -77,6 +79,13 @@ void virtio_notify(struct virtio_dev *vd, unsigned q)
     if (q >= vd->nr_queues || !virtq_should_notify(&vd->vqs[q]))
         return;
     raise_irq(vp, vp->queue_vector[q], 1);
+}
+
+void virtio_notify_now(struct virtio_dev *vd, unsigned q)
+{
+    struct virtio_pci *vp = vd->transport;
+    if (q < vd->nr_queues)
+        raise_irq(vp, vp->queue_vector[q], 1);
 }
 
 void virtio_config_changed(struct virtio_dev *vd)
@@ -141,14 +150,16 @@ static void device_reset(struct virtio_pci *vp)
     vp->msix_config = NO_VECTOR;
     vd->driver_features = 0;
     atomic_store(&vp->isr, 0);
+    /* The device first: it may need the rings as they were (vhost-net
+     * takes them back from the kernel). */
+    if (vd->ops->reset)
+        vd->ops->reset(vd);
     for (unsigned q = 0; q < vd->nr_queues; q++) {
         virtq_reset(&vd->vqs[q]);
         vd->vqs[q].size = vd->queue_max;
         vp->queue_vector[q] = NO_VECTOR;
     }
     atomic_store(&vd->broken, false);
-    if (vd->ops->reset)
-        vd->ops->reset(vd);
     pci_set_intx(&vp->pci, false);
 }
 
@@ -297,7 +308,7 @@ static void bar_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
         unsigned q = (unsigned)(off - BAR_NOTIFY) / NOTIFY_MULT;
         if (q < vd->nr_queues) {
             uint64_t one = 1;
-            if (write(vp->threads[q].efd, &one, sizeof(one)) < 0)
+            if (write(atomic_load(&vp->threads[q].kick), &one, sizeof(one)) < 0)
                 vk_warn_ratelimited("%s: queue %u notify: eventfd write failed", vd->ops->name, q);
         }
     }
@@ -337,9 +348,10 @@ static void sync_ioeventfds(struct virtio_pci *vp)
     if (base == vp->ioeventfd_base)
         return;
     for (unsigned q = 0; q < vp->vd->nr_queues; q++) {
+        int kick = atomic_load(&vp->threads[q].kick);
         if (vp->ioeventfd_base)
-            m->accel->ioeventfd(m, vp->ioeventfd_base + q * NOTIFY_MULT, 2, vp->threads[q].efd, false);
-        if (base && m->accel->ioeventfd(m, base + q * NOTIFY_MULT, 2, vp->threads[q].efd, true) < 0) {
+            m->accel->ioeventfd(m, vp->ioeventfd_base + q * NOTIFY_MULT, 2, kick, false);
+        if (base && m->accel->ioeventfd(m, base + q * NOTIFY_MULT, 2, kick, true) < 0) {
             vk_debug("%s: no ioeventfd, notifications go through the bus", vp->vd->ops->name);
             base = 0;
             break;
@@ -439,6 +451,7 @@ int virtio_pci_create(struct machine *m, struct virtio_dev *vd, unsigned nr_queu
         t->vp = vp;
         t->q = q;
         t->efd = eventfd(0, EFD_CLOEXEC);
+        atomic_store(&t->kick, t->efd);
         if (t->efd < 0 || pthread_create(&t->thread, NULL, vq_thread_main, t)) {
             r = vk_err_errno(err, -errno, "%s: cannot start I/O thread", vd->ops->name);
             transport_free(vd, false);
@@ -517,6 +530,36 @@ int virtio_pci_check_id(struct machine *m, const char *id, struct vk_err *err)
         pthread_mutex_unlock(&bus->lock);
     }
     return r;
+}
+
+int virtio_pci_set_kickfd(struct virtio_dev *vd, unsigned q, int fd)
+{
+    struct virtio_pci *vp = vd->transport;
+    if (!vp || q >= vd->nr_queues)
+        return -EINVAL;
+    struct vq_thread *t = &vp->threads[q];
+    int newfd = fd >= 0 ? fd : t->efd;
+    struct machine *m = vd->m;
+    int r = 0;
+    if (vp->pci.bus)
+        pthread_mutex_lock(&vp->pci.bus->lock);
+    int old = atomic_load(&t->kick);
+    if (old != newfd && vp->ioeventfd_base && m->accel && m->accel->ioeventfd) {
+        uint64_t a = vp->ioeventfd_base + q * NOTIFY_MULT;
+        m->accel->ioeventfd(m, a, 2, old, false);
+        r = m->accel->ioeventfd(m, a, 2, newfd, true);
+        if (r < 0)   /* the bus handler still forwards kicks to `kick` */
+            vk_debug("%s: queue %u: ioeventfd re-wire failed (%d)", vd->ops->name, q, r);
+    }
+    atomic_store(&t->kick, newfd);
+    if (vp->pci.bus)
+        pthread_mutex_unlock(&vp->pci.bus->lock);
+    if (fd < 0 && !atomic_load(&vp->stopping)) {   /* back to the I/O thread: one look */
+        uint64_t one = 1;
+        if (write(t->efd, &one, sizeof(one)) < 0)
+            vk_debug("%s: queue %u: kick failed", vd->ops->name, q);
+    }
+    return 0;
 }
 
 void virtio_pci_set_id(struct virtio_dev *vd, const char *id)

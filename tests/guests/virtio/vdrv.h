@@ -20,7 +20,7 @@ struct vdrv_io {
     void *opaque;
 };
 
-#define VDRV_MAX_Q 4
+#define VDRV_MAX_Q 8
 struct vdrv_queue {
     uint16_t size, last_used, next_desc, avail_idx;
     uint8_t *desc, *avail, *used;

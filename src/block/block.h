@@ -129,6 +129,14 @@ struct blk_status {
 int blk_block_status(struct blk *b, uint64_t off, uint64_t len, bool whole_chain,
                      struct blk_status *st, struct vk_err *err);
 
+/* For callers that submit their own file I/O (io_uring; blk_direct.c): 1 if
+ * the first out->len bytes of [off, off+len) may be read (write: written)
+ * directly on out->fd at out->host_off, honouring out->align (> 1 with
+ * O_DIRECT: offsets, lengths and buffers aligned); 0 if that range must go
+ * through blk_pread/blk_pwrite; -EINVAL outside the disk. */
+struct blk_direct { int fd; uint32_t align; uint64_t host_off, len; };
+int blk_map_direct(struct blk *b, uint64_t off, uint64_t len, bool write, struct blk_direct *out);
+
 /* ---- compressed writes (convert -c) ------------------------------------- */
 
 /* Cluster size of the format (0 when the format has no clusters, e.g. raw). */

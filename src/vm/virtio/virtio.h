@@ -152,6 +152,9 @@ void virtio_notify_now(struct virtio_dev *vd, unsigned q);
  * fd = -1 gives the queue back to its I/O thread and kicks it once. Any
  * thread but a bus handler of this device's PCI config space. */
 int virtio_pci_set_kickfd(struct virtio_dev *vd, unsigned q, int fd);
+/* The eventfd queue `q`'s I/O thread waits on: a write makes it run the
+ * device's queue_notify (e.g. an io_uring completion eventfd). */
+int virtio_pci_queue_eventfd(struct virtio_dev *vd, unsigned q);
 /* Config space changed (e.g. balloon target): config interrupt. */
 void virtio_config_changed(struct virtio_dev *vd);
 /* The guest broke the protocol: log (rate-limited), mark NEEDS_RESET, stop

@@ -532,6 +532,12 @@ int virtio_pci_check_id(struct machine *m, const char *id, struct vk_err *err)
     return r;
 }
 
+int virtio_pci_queue_eventfd(struct virtio_dev *vd, unsigned q)
+{
+    struct virtio_pci *vp = vd->transport;
+    return vp && q < vd->nr_queues ? vp->threads[q].efd : -EINVAL;
+}
+
 int virtio_pci_set_kickfd(struct virtio_dev *vd, unsigned q, int fd)
 {
     struct virtio_pci *vp = vd->transport;

@@ -67,6 +67,14 @@ def per_request(build, kernel, what, dev, prefix=()):
     return (runs[N] - runs[0]) / N
 
 
+def direct_io_ok(path):
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_DIRECT))
+        return True
+    except OSError:
+        return False
+
+
 def report(name, vk, qm):
     if vk is None or qm is None:
         print(f"{name:28s} incomplete")
@@ -96,6 +104,22 @@ def main():
                          ["-drive", f"file={img},format=qcow2,if=none,id=d0",
                           "-device", "virtio-blk-pci,drive=d0,disable-legacy=on"])
         report("virtio-blk 4 KiB read", vk, qm)
+        # raw images: the synchronous I/O thread vs io_uring, page cache and
+        # O_DIRECT, each against QEMU with the same aio= and cache= settings
+        raw = pathlib.Path(d) / "disk.raw"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(raw), "16M"], check=True)
+        subprocess.run(["qemu-io", "-f", "raw", "-c", "write -q -P 0x11 0 4M", str(raw)], check=True)
+        for cache in ("writeback", "none"):
+            for aio in ("threads", "io_uring"):
+                if cache == "none" and not direct_io_ok(raw):
+                    print(f"virtio-blk raw cache=none     SKIP: {d} does not support O_DIRECT")
+                    break
+                vk = per_request(virtkit, "vblk.elf", f"virtkit raw {cache} {aio}",
+                                 ["--disk", f"path={raw},format=raw,cache={cache},aio={aio}"])
+                qm = per_request(qemu, "vblk.elf", f"qemu raw {cache} {aio}",
+                                 ["-drive", f"file={raw},format=raw,if=none,id=d0,cache={cache},aio={aio}",
+                                  "-device", "virtio-blk-pci,drive=d0,disable-legacy=on"])
+                report(f"  raw cache={cache} aio={aio}", vk, qm)
 
     if os.geteuid() != 0:
         print("virtio-net                   SKIP: needs root for a network namespace")

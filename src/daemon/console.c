@@ -99,11 +99,11 @@ int console_attach(struct vkd *d, struct domain *dom, struct vkd_conn *conn, boo
 {
     if (!dom_is_active(dom))
         return vk_err_set(err, -EINVAL, "Requested operation is not valid: domain is not running");
-    if (dom->live && dom->live->serial_type != DOM_CHR_PTY)
+    const struct dom_serial *sp = dom->live ? &dom->live->serials[0] : NULL;
+    if (sp && sp->type != DOM_CHR_PTY)
         return vk_err_set(err, -ENOTSUP, "internal error: character device serial0 is not using "
                           "a PTY (its <serial type='%s'> goes to %s)",
-                          dom->live->serial_type == DOM_CHR_FILE ? "file" : "unix",
-                          dom->live->serial_path ? dom->live->serial_path : "?");
+                          sp->type == DOM_CHR_FILE ? "file" : "unix", sp->path ? sp->path : "?");
     if (dom->serial_fd < 0)
         return vk_err_set(err, -ENODEV, "the domain's serial console is not available");
     if (dom->console && !force)

@@ -587,56 +587,76 @@ static int p_emulator(struct dom_def *def, xmlNode *n, struct vk_err *err)
     return 0;
 }
 
-/* <serial>/<console> (port 0, COM1): type 'pty' (the daemon relays it as
- * the domain console), 'file' (<source path='ABS'/>, output only, the file
- * truncated at start as libvirt's default append='off' does) or 'unix'
- * (<source mode='bind' path='ABS'/>: virtkit-vm listens there, one client
- * at a time). A <console> whose target is the serial port describes the
- * same device: it only supplies the type when no <serial> does. */
+/* <serial>/<console>: serial ports 0-3 (COM1-COM4), in order. The host
+ * side is type 'pty' (port 0 only: the daemon relays it as the domain
+ * console), 'file' (<source path='ABS'/>, output only, the file truncated
+ * at start as libvirt's default append='off' does) or 'unix' (<source
+ * mode='bind' path='ABS'/>: virtkit-vm listens, one client at a time).
+ * A <console> with target type serial is port 0 again: it only supplies
+ * the host side when no <serial> port 0 does. */
 static const char *const chr_types[] = { "pty", "file", "unix", NULL };
 
-static int chardev(struct dom_def *def, xmlNode *n, bool from_serial, struct vk_err *err)
+/* Parse the host side and the <target> of <serial>/<console> n into *out
+ * (path malloc'd) and *port (-1 when the target gives none). */
+static int chardev(xmlNode *n, struct dom_serial *out, int *port, struct vk_err *err)
 {
+    const char *el = ename(n);
     char *type = attr(n, "type");
     int t = type ? one_of(type, chr_types) : -1;
     int r = 0;
     char *path = NULL;
+    *port = -1;
     if (t < 0) {
         r = vk_err_set(err, -ENOTSUP, "<%s type='%s'>: only types 'pty', 'file' and 'unix' are "
-                       "supported", ename(n), type ? type : "");
+                       "supported", el, type ? type : "");
         goto out;
     }
-    for (xmlNode *c = n->children; c && r == 0 && t != DOM_CHR_PTY; c = c->next) {
-        if (!is_elem(c) || strcmp(ename(c), "source"))
+    for (xmlNode *c = n->children; c && r == 0; c = c->next) {
+        if (!is_elem(c))
             continue;
-        free(path);
-        path = attr(c, "path");
-        char *mode = attr(c, "mode"), *append = attr(c, "append");
-        if (t == DOM_CHR_UNIX && (!mode || strcmp(mode, "bind")))
-            r = vk_err_set(err, -ENOTSUP, "<%s type='unix'><source mode='%s'>: only mode 'bind' "
-                           "(virtkit-vm listens) is supported", ename(n), mode ? mode : "");
-        else if (t == DOM_CHR_FILE && append && strcmp(append, "off"))
-            r = vk_err_set(err, -ENOTSUP, "<%s type='file'><source append='%s'>: only 'off' is "
-                           "supported (the file is truncated when the domain starts)",
-                           ename(n), append);
-        free(mode);
-        free(append);
+        if (!strcmp(ename(c), "log")) {
+            r = vk_err_set(err, -ENOTSUP, "<%s><log>: not supported (use <%s type='file'> for "
+                           "a log of the port's output)", el, el);
+        } else if (!strcmp(ename(c), "target")) {
+            char *tt = attr(c, "type"), *tp = attr(c, "port");
+            bool console = !strcmp(el, "console");
+            if (tt && strcmp(tt, console ? "serial" : "isa-serial"))
+                r = vk_err_set(err, -ENOTSUP, "<%s><target type='%s'>: only '%s' is supported",
+                               el, tt, console ? "serial" : "isa-serial");
+            else if (tp && (vk_parse_int(tp, 0, DOM_MAX_SERIALS - 1, port) < 0 ||
+                            (console && *port != 0)))
+                r = vk_err_set(err, -EINVAL, "<%s><target port='%s'>: want %s", el, tp,
+                               console ? "0 (the console is serial port 0)" : "0-3 (COM1-COM4)");
+            free(tt);
+            free(tp);
+        } else if (!strcmp(ename(c), "source") && t != DOM_CHR_PTY) {
+            free(path);
+            path = attr(c, "path");
+            char *mode = attr(c, "mode"), *append = attr(c, "append");
+            if (t == DOM_CHR_UNIX && (!mode || strcmp(mode, "bind")))
+                r = vk_err_set(err, -ENOTSUP, "<%s type='unix'><source mode='%s'>: only mode "
+                               "'bind' (virtkit-vm listens) is supported", el, mode ? mode : "");
+            else if (t == DOM_CHR_FILE && append && strcmp(append, "off"))
+                r = vk_err_set(err, -ENOTSUP, "<%s type='file'><source append='%s'>: only 'off' "
+                               "is supported (the file is truncated when the domain starts)",
+                               el, append);
+            free(mode);
+            free(append);
+        }
     }
     if (r == 0 && t != DOM_CHR_PTY) {
         if (!path || path[0] != '/')
             r = vk_err_set(err, -EINVAL, "<%s type='%s'><source path='%s'>: want an absolute path",
-                           ename(n), type, path ? path : "");
+                           el, type, path ? path : "");
         else if (t == DOM_CHR_UNIX && (strlen(path) >= 108 || strchr(path, ',')))
             r = vk_err_set(err, -EINVAL, "<%s type='unix'><source path='%s'>: longer than 107 "
-                           "bytes or has a ','", ename(n), path);
+                           "bytes or has a ','", el, path);
         else if (strpbrk(path, "\n\r\t"))
-            r = vk_err_set(err, -EINVAL, "<%s><source path>: control characters in the path",
-                           ename(n));
+            r = vk_err_set(err, -EINVAL, "<%s><source path>: control characters in the path", el);
     }
-    if (r == 0 && (from_serial || def->n_serials == 0)) {
-        def->serial_type = (enum dom_chr_type)t;
-        free(def->serial_path);
-        def->serial_path = path;
+    if (r == 0) {
+        out->type = (enum dom_chr_type)t;
+        out->path = path;
         path = NULL;
     }
 out:
@@ -645,31 +665,57 @@ out:
     return r;
 }
 
+static void set_port(struct dom_def *def, int port, struct dom_serial *sp)
+{
+    free(def->serials[port].path);
+    def->serials[port] = *sp;
+}
+
 static int p_serial(struct dom_def *def, xmlNode *n, struct vk_err *err)
 {
-    if (def->n_serials)
-        return vk_err_set(err, -ENOTSUP, "<serial>: only one serial port is supported");
-    int r = chardev(def, n, true, err);
-    if (r == 0)
-        def->n_serials = 1;
-    return r;
+    struct dom_serial sp = { 0 };
+    int port;
+    int r = chardev(n, &sp, &port, err);
+    if (r < 0)
+        return r;
+    if (port < 0)
+        port = def->n_serials;      /* libvirt numbers ports in order */
+    if (def->n_serials >= DOM_MAX_SERIALS)
+        r = vk_err_set(err, -ENOTSUP, "<serial>: at most %d serial ports (COM1-COM4)",
+                       DOM_MAX_SERIALS);
+    else if (port != def->n_serials)
+        r = vk_err_set(err, -EINVAL, "<serial><target port='%d'>: ports must be numbered in "
+                       "order from 0 (next is %d)", port, def->n_serials);
+    else if (port > 0 && sp.type == DOM_CHR_PTY)
+        r = vk_err_set(err, -ENOTSUP, "<serial type='pty'> on port %d: only port 0 can be a "
+                       "pty (the daemon relays it as the console); use type 'file' or 'unix'",
+                       port);
+    for (int i = 0; i < def->n_serials && r == 0 && sp.path; i++)
+        if (def->serials[i].path && !strcmp(def->serials[i].path, sp.path))
+            r = vk_err_set(err, -EINVAL, "<serial><source path='%s'>: already used by port %d",
+                           sp.path, i);
+    if (r < 0) {
+        free(sp.path);
+        return r;
+    }
+    set_port(def, port, &sp);
+    def->n_serials++;
+    return 0;
 }
 
 static int p_console(struct dom_def *def, xmlNode *n, struct vk_err *err)
 {
-    int r = chardev(def, n, false, err);
+    struct dom_serial sp = { 0 };
+    int port;
+    int r = chardev(n, &sp, &port, err);
     if (r < 0)
         return r;
-    for (xmlNode *c = n->children; c; c = c->next) {
-        if (!is_elem(c) || strcmp(ename(c), "target"))
-            continue;
-        char *t = attr(c, "type");
-        if (t && strcmp(t, "serial"))
-            r = vk_err_set(err, -ENOTSUP, "<console><target type='%s'>: only 'serial' is supported", t);
-        free(t);
-    }
+    if (def->n_serials == 0)
+        set_port(def, 0, &sp);      /* a later <serial> port 0 replaces it */
+    else
+        free(sp.path);
     def->console = true;
-    return r;
+    return 0;
 }
 
 /* <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>.

@@ -51,11 +51,18 @@ struct dom_timer {
     char *present;       /* "yes" | "no" | NULL */
 };
 
-/* Host side of the serial port (libvirt's <serial type=...>). */
+#define DOM_MAX_SERIALS 4   /* COM1-COM4 */
+
+/* Host side of a serial port (libvirt's <serial type=...>). */
 enum dom_chr_type {
-    DOM_CHR_PTY,         /* relayed by the daemon: `virtkit console` */
-    DOM_CHR_FILE,        /* output appended to serial_path (truncated at start) */
-    DOM_CHR_UNIX,        /* virtkit-vm listens on serial_path (mode='bind') */
+    DOM_CHR_PTY,         /* port 0 only: relayed by the daemon (`virtkit console`) */
+    DOM_CHR_FILE,        /* output written to path (truncated at start) */
+    DOM_CHR_UNIX,        /* virtkit-vm listens on path (mode='bind') */
+};
+
+struct dom_serial {
+    enum dom_chr_type type;
+    char *path;          /* file / unix: absolute path */
 };
 
 struct dom_def {
@@ -95,10 +102,10 @@ struct dom_def {
     int n_disks;
     struct dom_iface *ifaces;    /* n_ifaces entries (malloc'd) */
     int n_ifaces;
-    int n_serials;       /* <serial> count (0 or 1) */
-    bool console;        /* <console> (target serial: the same port) */
-    enum dom_chr_type serial_type;   /* of <serial>, else of <console> */
-    char *serial_path;   /* file / unix: absolute path */
+    int n_serials;       /* <serial> count: ports 0..n_serials-1 */
+    bool console;        /* <console> (target serial: port 0) */
+    /* serials[0] also holds a lone <console>'s host side (n_serials 0) */
+    struct dom_serial serials[DOM_MAX_SERIALS];
     bool rng;            /* <rng model='virtio'> -> --device virtio-rng */
     char *rng_backend;   /* backend 'random': "/dev/urandom" or "/dev/random" */
     bool rng_builtin;    /* backend 'builtin' (rng_backend NULL) */

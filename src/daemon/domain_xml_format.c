@@ -80,16 +80,16 @@ static void format_iface(struct vk_strbuf *b, const struct dom_iface *f)
     vk_strbuf_printf(b, "    </interface>\n");
 }
 
-/* <serial type=...> / <console type=...> and its <source>: both describe
- * serial port 0, so they carry the same host side (as libvirt writes them). */
-static void format_chr_open(struct vk_strbuf *b, const struct dom_def *def, const char *elem)
+/* <serial type=...> / <console type=...> and its <source>; the console is
+ * serial port 0, so it carries that port's host side (as libvirt writes). */
+static void format_chr_open(struct vk_strbuf *b, const struct dom_serial *sp, const char *elem)
 {
     static const char *const names[] = { "pty", "file", "unix" };
-    vk_strbuf_printf(b, "    <%s type='%s'>\n", elem, names[def->serial_type]);
-    if (def->serial_type == DOM_CHR_PTY || !def->serial_path)
+    vk_strbuf_printf(b, "    <%s type='%s'>\n", elem, names[sp->type]);
+    if (sp->type == DOM_CHR_PTY || !sp->path)
         return;
-    vk_strbuf_printf(b, "      <source %spath='", def->serial_type == DOM_CHR_UNIX ? "mode='bind' " : "");
-    sb_esc(b, def->serial_path);
+    vk_strbuf_printf(b, "      <source %spath='", sp->type == DOM_CHR_UNIX ? "mode='bind' " : "");
+    sb_esc(b, sp->path);
     vk_strbuf_printf(b, "'/>\n");
 }
 
@@ -187,12 +187,12 @@ char *dom_def_format(const struct dom_def *def, int id)
         format_disk(&b, &def->disks[i]);
     for (int i = 0; i < def->n_ifaces; i++)
         format_iface(&b, &def->ifaces[i]);
-    if (def->n_serials) {
-        format_chr_open(&b, def, "serial");
-        vk_strbuf_printf(&b, "      <target port='0'/>\n    </serial>\n");
+    for (int i = 0; i < def->n_serials && i < DOM_MAX_SERIALS; i++) {
+        format_chr_open(&b, &def->serials[i], "serial");
+        vk_strbuf_printf(&b, "      <target port='%d'/>\n    </serial>\n", i);
     }
     if (def->console) {
-        format_chr_open(&b, def, "console");
+        format_chr_open(&b, &def->serials[0], "console");
         vk_strbuf_printf(&b, "      <target type='serial' port='0'/>\n    </console>\n");
     }
     if (def->memballoon)
@@ -241,7 +241,9 @@ void dom_def_free(struct dom_def *def)
         free(def->timers[i].name); free(def->timers[i].tickpolicy); free(def->timers[i].present);
     }
     free(def->on_poweroff); free(def->on_reboot); free(def->on_crash);
-    free(def->emulator); free(def->rng_backend); free(def->serial_path);
+    free(def->emulator); free(def->rng_backend);
+    for (int i = 0; i < DOM_MAX_SERIALS; i++)
+        free(def->serials[i].path);
     for (int i = 0; i < def->n_disks; i++)
         disk_free(&def->disks[i]);
     for (int i = 0; i < def->n_ifaces; i++)
@@ -266,7 +268,8 @@ struct dom_def *dom_def_copy(const struct dom_def *s)
     dst->arch = dst->machine = dst->kernel = dst->initrd = dst->cmdline = NULL;
     dst->cpu_mode = dst->cpu_model = dst->clock_offset = NULL;
     dst->on_poweroff = dst->on_reboot = dst->on_crash = dst->emulator = dst->rng_backend = NULL;
-    dst->serial_path = NULL;
+    for (int i = 0; i < DOM_MAX_SERIALS; i++)
+        dst->serials[i].path = NULL;
     for (int i = 0; i < s->n_boot; i++)
         dst->boot[i] = NULL;
     for (int i = 0; i < s->n_timers; i++)
@@ -299,7 +302,9 @@ struct dom_def *dom_def_copy(const struct dom_def *s)
     DUP(type); DUP(name); DUP(title); DUP(description); DUP(metadata);
     DUP(arch); DUP(machine); DUP(kernel); DUP(initrd); DUP(cmdline);
     DUP(cpu_mode); DUP(cpu_model); DUP(clock_offset);
-    DUP(on_poweroff); DUP(on_reboot); DUP(on_crash); DUP(emulator); DUP(rng_backend); DUP(serial_path);
+    DUP(on_poweroff); DUP(on_reboot); DUP(on_crash); DUP(emulator); DUP(rng_backend);
+    for (int i = 0; i < DOM_MAX_SERIALS; i++)
+        DUP(serials[i].path);
     for (int i = 0; i < s->n_boot; i++)
         DUP(boot[i]);
     for (int i = 0; i < s->n_timers; i++) {

@@ -355,7 +355,7 @@ static void vm_exited(struct vkd *d, pid_t pid, int wstatus, void *opaque)
  * sends it to a file or a socket of its own. */
 static bool relays_console(const struct dom_def *def)
 {
-    return def && def->serial_type == DOM_CHR_PTY;
+    return def && def->serials[0].type == DOM_CHR_PTY;
 }
 
 static int build_argv(struct vkd *d, const struct dom_def *def, const int *tapfds,
@@ -385,14 +385,17 @@ static int build_argv(struct vkd *d, const struct dom_def *def, const int *tapfd
         arg_add(a, "%s", def->cmdline);
     }
     /* COM1: the daemon's relay socket (pty: `virtkit console`), or the
-     * file / listening socket the XML names. */
-    arg_add(a, "--serial");
-    if (def->serial_type == DOM_CHR_FILE && def->serial_path)
-        arg_add(a, "file:%s", def->serial_path);
-    else if (def->serial_type == DOM_CHR_UNIX && def->serial_path)
-        arg_add(a, "unix:%s", def->serial_path);
-    else
-        arg_add(a, "unix:%s", serial);
+     * file / listening socket the XML names; COM2-COM4 as the XML says. */
+    for (int i = 0; i < VK_MAX(def->n_serials, 1) && i < DOM_MAX_SERIALS; i++) {
+        const struct dom_serial *sp = &def->serials[i];
+        arg_add(a, "--serial");
+        if (sp->type == DOM_CHR_FILE && sp->path)
+            arg_add(a, "file:%s", sp->path);
+        else if (sp->type == DOM_CHR_UNIX && sp->path)
+            arg_add(a, "unix:%s", sp->path);
+        else
+            arg_add(a, "unix:%s", serial);
+    }
     arg_add(a, "--control");
     arg_add(a, "%s", qmp);
     if (def->on_reboot && !strcmp(def->on_reboot, "destroy"))

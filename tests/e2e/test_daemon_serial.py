@@ -115,3 +115,33 @@ def test_serial_xml_errors_are_clear(kvm_daemon):
         r = d.virtkit("define", p)
         assert r.returncode == 1 and msg in r.stderr, r.stderr
     assert "bad" not in d.ok("list", "--all", "--name")
+
+
+@needs_tool("as")
+def test_serial_ports_com1_to_com3(kvm_only, kvm_daemon, idle_guest):
+    """Port 0 a pty (the daemon's console relay), port 1 a unix socket,
+    port 2 a file: virtkit-vm gets three --serial options in port order, the
+    console still reaches COM1, the other two backends exist."""
+    from test_daemon_kvm import console_roundtrip
+    d = kvm_daemon
+    sock, log = d.root / "com2.sock", d.root / "com3.log"
+    d.define(xml("three", idle_guest,
+                 "<serial type='pty'><target port='0'/></serial>"
+                 f"<serial type='unix'><source mode='bind' path='{sock}'/><target port='1'/></serial>"
+                 f"<serial type='file'><source path='{log}'/></serial>",
+                 "<console type='pty'><target type='serial' port='0'/></console>"))
+    dump = d.ok("dumpxml", "three")
+    assert "<target port='1'/>" in dump and f"<source path='{log}'/>\n      <target port='2'/>" in dump
+    d.ok("start", "three")
+    try:
+        vmlog = (d.logs / "domains" / "three.log").read_text()
+        serials = [w for w in vmlog.split("--serial ")[1:]]
+        assert len(serials) == 3, vmlog
+        assert serials[1].startswith(f"unix:{sock}") and serials[2].startswith(f"file:{log}")
+        assert "xyzzy" in console_roundtrip(d, "three", "xyzzy")
+        assert wait_for(sock.exists) and log.exists()
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(str(sock))                    # COM2 is listening
+        s.close()
+    finally:
+        d.ok("destroy", "three")

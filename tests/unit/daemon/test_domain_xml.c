@@ -132,10 +132,25 @@ static void test_bad(void)
           "<serial type='unix'><source mode=''>: only mode 'bind'" },
         { DEVS("<serial type='unix'><source mode='bind' path='/a,b'/></serial>"),
           "has a ','" },
-        { DEVS("<serial type='pty'/><serial type='file'><source path='/l'/></serial>"),
-          "<serial>: only one serial port" },
         { DEVS("<console type='tcp'><target type='serial'/></console>"),
           "<console type='tcp'>: only types" },
+        { DEVS("<serial type='file'><source path='/a'/><target port='1'/></serial>"),
+          "<serial><target port='1'>: ports must be numbered in order from 0 (next is 0)" },
+        { DEVS("<serial type='file'><source path='/a'/><target port='7'/></serial>"),
+          "<serial><target port='7'>: want 0-3" },
+        { DEVS("<serial type='pty'/><serial type='pty'/>"),
+          "<serial type='pty'> on port 1: only port 0 can be a pty" },
+        { DEVS("<serial type='file'><source path='/a'/></serial><serial type='unix'><source mode='bind' path='/a'/></serial>"),
+          "<serial><source path='/a'>: already used by port 0" },
+        { DEVS("<serial type='pty'/><serial type='file'><source path='/1'/></serial>"
+               "<serial type='file'><source path='/2'/></serial><serial type='file'><source path='/3'/></serial>"
+               "<serial type='file'><source path='/4'/></serial>"),
+          "at most 4 serial ports" },
+        { DEVS("<serial type='pty'><log file='/var/log/s.log'/></serial>"), "<serial><log>: not supported" },
+        { DEVS("<serial type='pty'><target type='usb-serial'/></serial>"),
+          "<serial><target type='usb-serial'>: only 'isa-serial'" },
+        { DEVS("<console type='pty'><target type='virtio'/></console>"),
+          "<console><target type='virtio'>: only 'serial'" },
 #undef DEVS
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -272,6 +287,18 @@ static void test_serial_backends(void)
           DOM_CHR_UNIX, "/c.sock", "<console type='unix'>\n      <source mode='bind' path='/c.sock'/>" },
         { "<console type='pty'/><serial type='file'><source path='/f'/></serial>", DOM_CHR_FILE, "/f",
           "<console type='file'>\n      <source path='/f'/>" },
+        /* COM1-COM4: ports in order, explicit or implied */
+        { "<serial type='pty'><target type='isa-serial' port='0'><model name='isa-serial'/></target>"
+          "<alias name='serial0'/></serial>"
+          "<serial type='unix'><source mode='bind' path='/s1'/><target port='1'/></serial>"
+          "<serial type='file'><source path='/s2'/></serial>"
+          "<serial type='file'><source path='/s3'/><target port='3'/></serial>"
+          "<console type='pty'><target type='serial' port='0'/></console>", DOM_CHR_PTY, NULL,
+          "<serial type='pty'>\n      <target port='0'/>\n    </serial>\n"
+          "    <serial type='unix'>\n      <source mode='bind' path='/s1'/>\n      <target port='1'/>\n"
+          "    </serial>\n    <serial type='file'>\n      <source path='/s2'/>\n      <target port='2'/>\n"
+          "    </serial>\n    <serial type='file'>\n      <source path='/s3'/>\n      <target port='3'/>\n"
+          "    </serial>\n    <console type='pty'>\n      <target type='serial' port='0'/>" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char xml[1024];
@@ -283,10 +310,10 @@ static void test_serial_backends(void)
         tap_is_int(r, 0, "serial case %zu parses (%s)", i, err.msg);
         if (r)
             continue;
-        tap_is_int(d->serial_type, cases[i].type, "serial case %zu: type", i);
-        tap_ok(cases[i].path ? d->serial_path && !strcmp(d->serial_path, cases[i].path)
-                             : !d->serial_path, "serial case %zu: path %s", i,
-               d->serial_path ? d->serial_path : "(none)");
+        const struct dom_serial *p0 = &d->serials[0];
+        tap_is_int(p0->type, cases[i].type, "serial case %zu: type", i);
+        tap_ok(cases[i].path ? p0->path && !strcmp(p0->path, cases[i].path) : !p0->path,
+               "serial case %zu: path %s", i, p0->path ? p0->path : "(none)");
         char *out = dom_def_format(d, 0);
         tap_ok(out && strstr(out, cases[i].want), "serial case %zu: dumpxml has the device", i);
         if (out && !strstr(out, cases[i].want))

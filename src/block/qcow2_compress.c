@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -51,6 +52,111 @@ static struct zctx *zctx_get(void)
     return z;
 }
 
+/* Deflate spends most of its time on bytes it cannot shrink (about 60 MB/s
+ * for random data against ~1 GB/s for storing them), and disk images are
+ * full of already-compressed data. So a cluster is deflated in 4 KiB blocks
+ * (the window size), and a block that looks incompressible -- a flat byte
+ * histogram and no repeated 4-byte sequence within reach of the window --
+ * goes into stored blocks (level 0) instead. The result is one ordinary raw
+ * deflate stream (window 4 KiB) that any inflate, QEMU's too, reads. */
+#define DEFL_BLOCK 4096u
+
+/* 4-byte sequences seen so far in the cluster (by hash), so each byte is
+ * hashed once however the blocks are classified. */
+struct lzscan {
+    uint32_t table[4096];   /* last 4-byte value seen per hash */
+    size_t hashed;          /* positions below this are in the table */
+};
+
+static bool block_incompressible(struct lzscan *z, const uint8_t *base, size_t start,
+                                 size_t end)
+{
+    size_t n = end - start;
+    if (n < 1024)
+        return false;
+    uint32_t hist[4][256];
+    memset(hist, 0, sizeof(hist));
+    size_t i = start;
+    for (; i + 4 <= end; i += 4) {
+        hist[0][base[i]]++;
+        hist[1][base[i + 1]]++;
+        hist[2][base[i + 2]]++;
+        hist[3][base[i + 3]]++;
+    }
+    for (; i < end; i++)
+        hist[0][base[i]]++;
+    /* sum(c^2)/n^2 = 2^-H2 (collision entropy, <= Shannon entropy): refuse
+     * unless H2 >= 7.8 bits per byte, where Huffman coding saves < 3 %. */
+    uint64_t sq = 0;
+    for (int k = 0; k < 256; k++) {
+        uint64_t c = (uint64_t)hist[0][k] + hist[1][k] + hist[2][k] + hist[3][k];
+        sq += c * c;
+    }
+    if ((double)sq > (double)n * (double)n / 222.9)   /* 2^7.8 */
+        return false;
+    /* LZ77 matches: a 4-byte sequence seen before (in this block or the
+     * previous ones of the cluster) means deflate may gain. Branch-free: the
+     * table keeps the last value per hash; an older or colliding match only
+     * makes the test more careful. */
+    size_t from = VK_MAX(z->hashed, start >= DEFL_BLOCK ? start - DEFL_BLOCK : 0), hits = 0;
+    for (i = from; i + 4 <= end; i++) {
+        uint32_t v;
+        memcpy(&v, base + i, 4);
+        uint32_t h = (v * 2654435761u) >> 20;
+        hits += (i >= start) & (z->table[h] == v);
+        z->table[h] = v;
+    }
+    z->hashed = i;
+    return hits <= n / 256;
+}
+
+static long deflate_adaptive(z_stream *d, const uint8_t *in, size_t len, uint8_t *out,
+                             size_t limit)
+{
+    /* deflateReset keeps the level of the last deflateParams. */
+    int cur = Z_DEFAULT_COMPRESSION;
+    if (deflateParams(d, cur, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -EIO;
+    d->next_out = out;
+    d->avail_out = (uInt)limit;
+    size_t pos = 0, flat = 0;
+    struct lzscan *zs = calloc(1, sizeof(*zs));
+    if (!zs)
+        return -ENOMEM;
+    long ret = -ENOSPC;
+    while (pos < len) {
+        /* a run of blocks of the same kind */
+        size_t end = VK_MIN(pos + DEFL_BLOCK, len);
+        bool inc = len >= DEFL_BLOCK && block_incompressible(zs, in, pos, end);
+        while (end < len) {
+            size_t e2 = VK_MIN(end + DEFL_BLOCK, len);
+            if ((len >= DEFL_BLOCK && block_incompressible(zs, in, end, e2)) != inc)
+                break;
+            end = e2;
+        }
+        if (inc)
+            flat += end - pos;
+        if (flat + 512 >= len)
+            goto out;   /* stored almost whole: not worth compressing */
+        int lvl = inc ? 0 : Z_DEFAULT_COMPRESSION;
+        if (lvl != cur) {
+            if (deflateParams(d, lvl, Z_DEFAULT_STRATEGY) != Z_OK)
+                goto out;   /* Z_BUF_ERROR: the output is full */
+            cur = lvl;
+        }
+        d->next_in = (Bytef *)(in + pos);
+        d->avail_in = (uInt)(end - pos);
+        if (deflate(d, Z_NO_FLUSH) != Z_OK || d->avail_in)
+            goto out;
+        pos = end;
+    }
+    if (deflate(d, Z_FINISH) == Z_STREAM_END)
+        ret = (long)(limit - d->avail_out);
+out:
+    free(zs);
+    return ret;
+}
+
 long qcow2_compress(struct blk *b, const void *in, size_t len, void *out, size_t out_cap,
                     struct vk_err *err)
 {
@@ -78,12 +184,7 @@ long qcow2_compress(struct blk *b, const void *in, size_t len, void *out, size_t
     } else if (deflateReset(&z->def) != Z_OK) {
         return vk_err_set(err, -EIO, "zlib: deflateReset failed");
     }
-    z->def.next_in = (Bytef *)in;
-    z->def.avail_in = (uInt)len;
-    z->def.next_out = out;
-    z->def.avail_out = (uInt)limit;
-    int zr = deflate(&z->def, Z_FINISH);
-    return zr == Z_STREAM_END ? (long)(limit - z->def.avail_out) : -ENOSPC;
+    return deflate_adaptive(&z->def, in, len, out, limit);
 }
 
 int qcow2_decompress(struct qcow2_state *s, const void *in, size_t in_len, void *out,

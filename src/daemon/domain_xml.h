@@ -18,6 +18,7 @@
 #define DOM_MAX_VCPUS 255
 #define DOM_MAX_DISKS 64
 #define DOM_MAX_IFACES 32
+#define DOM_IFACE_MAX_QUEUES 8   /* <driver queues='N'/> */
 #define DOM_MAX_BOOT 4
 #define DOM_MAX_TIMERS 8
 #define DOM_XML_MAX (1u << 20)      /* bytes of XML accepted */
@@ -43,6 +44,7 @@ struct dom_iface {
     char *model;         /* "virtio" */
     char *target;        /* TAP name when running, or requested name */
     int boot_order;
+    unsigned queues;     /* <driver queues='N'/>: queue pairs, 0 = unset (1) */
 };
 
 struct dom_timer {

@@ -216,7 +216,17 @@ int dom_parse_interface(struct dom_def *def, xmlNode *n, struct vk_err *err)
                                f->target);
         } else if (!strcmp(name, "boot")) {
             r = boot_order(c, "interface", &f->boot_order, err);
-        } else if (!strcmp(name, "address") || !strcmp(name, "alias") || !strcmp(name, "driver") ||
+        } else if (!strcmp(name, "driver")) {
+            /* queues='N': virtio-net queue pairs on a multi-queue TAP; the
+             * other attributes (name, txmode, ...) are tuning we ignore */
+            char *q = attr(c, "queues");
+            int v = 0;
+            if (q && vk_parse_int(q, 1, 8, &v) < 0)
+                r = vk_err_set(err, -EINVAL, "<interface><driver queues='%s'>: not a number "
+                               "between 1 and 8", q);
+            f->queues = (unsigned)v;
+            free(q);
+        } else if (!strcmp(name, "address") || !strcmp(name, "alias") ||
                    !strcmp(name, "link") || !strcmp(name, "mtu")) {
             /* placement and tuning bookkeeping */
         } else {

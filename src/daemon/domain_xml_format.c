@@ -75,6 +75,8 @@ static void format_iface(struct vk_strbuf *b, const struct dom_iface *f)
         vk_strbuf_printf(b, "'/>\n");
     }
     vk_strbuf_printf(b, "      <model type='%s'/>\n", f->model ? f->model : "virtio");
+    if (f->queues)
+        vk_strbuf_printf(b, "      <driver queues='%u'/>\n", f->queues);
     if (f->boot_order)
         vk_strbuf_printf(b, "      <boot order='%d'/>\n", f->boot_order);
     vk_strbuf_printf(b, "    </interface>\n");

@@ -27,13 +27,17 @@ struct vk_netif_request {
     const char *mac;        /* "52:54:00:xx:xx:xx", always set by the daemon */
     const char *model;      /* "virtio" */
     const char *target;     /* requested TAP name (<target dev=>) or NULL */
+    unsigned queues;        /* > 1: a multi-queue TAP with this many queues */
+    int *queue_fds;         /* queues > 1: acquire stores queues 1.. here */
 };
 
 struct vk_netif_ops {
     /* Create (or open) a TAP for the interface, attach it to the bridge
      * (the network's, or the host bridge), bring it up. Returns the TAP fd
      * (>= 0, O_CLOEXEC; the daemon passes it to virtkit-vm and closes its
-     * copy) and the device name in ifname; or -errno with err set. */
+     * copy) and the device name in ifname; or -errno with err set. With
+     * req->queues > 1 the TAP is multi-queue: the fd returned is queue 0
+     * and req->queue_fds[0..queues-2] receive the others. */
     int (*acquire)(struct vkd *d, const struct vk_netif_request *req,
                    char ifname[16], struct vk_err *err);
     /* The domain stopped (or its start failed): remove the TAP `ifname`

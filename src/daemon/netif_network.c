@@ -44,7 +44,17 @@ static int nw_acquire(struct vkd *d, const struct vk_netif_request *req,
     if (!req->mac || net_mac_parse(req->mac, mac) < 0)
         return vk_err_set(err, -EINVAL, "invalid MAC address '%s'", req->mac ? req->mac : "");
     int fd;
-    if (req->target && *req->target && strncmp(req->target, "vnet", 4)) {
+    if (req->queues > 1 && req->queue_fds) {
+        /* multi-queue: one fd per queue pair (virtio-net queues=N) */
+        int fds[NET_TAP_MAX_QUEUES];
+        bool named = req->target && *req->target && strncmp(req->target, "vnet", 4);
+        fd = net_tap_attach_queues(br, mac, named ? req->target : NULL, req->queues, fds,
+                                   ifname, err);
+        if (fd >= 0) {
+            memcpy(req->queue_fds, fds + 1, (req->queues - 1) * sizeof(int));
+            fd = fds[0];
+        }
+    } else if (req->target && *req->target && strncmp(req->target, "vnet", 4)) {
         /* an explicit <target dev=>: create it by that name */
         fd = net_tap_create(req->target, false, ifname, err);
         if (fd >= 0) {

@@ -424,7 +424,14 @@ static int build_argv(struct vkd *d, const struct dom_def *def, const int *tapfd
                 id[n++] = *p;
         id[n] = 0;
         arg_add(a, "--net");
-        arg_add(a, "fd=%d,mac=%s,id=%s", tapfds[i], def->ifaces[i].mac, id);
+        unsigned nq = def->ifaces[i].queues > 1 ? def->ifaces[i].queues : 1;
+        char fds[DOM_IFACE_MAX_QUEUES * 8] = "";
+        for (unsigned q = 0; q < nq; q++)
+            snprintf(fds + strlen(fds), sizeof(fds) - strlen(fds), "%s%d", q ? ":" : "", *tapfds++);
+        if (nq > 1)
+            arg_add(a, "fd=%s,queues=%u,mac=%s,id=%s", fds, nq, def->ifaces[i].mac, id);
+        else
+            arg_add(a, "fd=%s,mac=%s,id=%s", fds, def->ifaces[i].mac, id);
     }
     static const char *const optional[] = { "virtio-rng", "virtio-balloon" };
     const bool want[] = { def->rng, def->memballoon };
@@ -608,27 +615,33 @@ int dom_start_async(struct vkd *d, struct domain *dom, const struct dom_def *src
     unlink(qmp);
     unlink(serial);
     /* TAPs from the network side */
-    int tapfds[DOM_MAX_IFACES];
+    /* one fd per interface, or per queue pair with <driver queues='N'/>,
+     * interface after interface */
+    int tapfds[DOM_MAX_IFACES * DOM_IFACE_MAX_QUEUES];
     int ntaps = 0;
     for (int i = 0; i < live->n_ifaces; i++) {
         struct dom_iface *f = &live->ifaces[i];
         struct vk_netif_request req = {
             .domain = live->name, .type = f->type, .source = f->source,
             .mac = f->mac, .model = f->model, .target = f->target,
+            .queues = f->queues, .queue_fds = tapfds + ntaps + 1,
         };
         char ifname[16] = "";
+        for (unsigned q = 1; q < f->queues; q++)
+            tapfds[ntaps + (int)q] = -1;
         int fd = vk_netif()->acquire(d, &req, ifname, err);
         if (fd < 0) {
             r = fd;
             vk_err_prefix(err, "interface %s", f->mac);
             goto fail_taps;
         }
-        tapfds[ntaps++] = fd;
+        tapfds[ntaps] = fd;
+        ntaps += f->queues > 1 ? (int)f->queues : 1;
         free(f->target);
         f->target = strdup(ifname);
     }
     /* command line; TAP fds are renumbered to 3.. in the child */
-    int childfds[DOM_MAX_IFACES];
+    int childfds[DOM_MAX_IFACES * DOM_IFACE_MAX_QUEUES];
     for (int i = 0; i < ntaps; i++)
         childfds[i] = 3 + i;
     snprintf(logpath, sizeof(logpath), "%s/domains/%s.log", d->paths.log, live->name);
@@ -672,7 +685,7 @@ int dom_start_async(struct vkd *d, struct domain *dom, const struct dom_def *src
             dup2(nul, 0);
         dup2(lfd, 1);
         dup2(lfd, 2);
-        int high[DOM_MAX_IFACES];
+        int high[DOM_MAX_IFACES * DOM_IFACE_MAX_QUEUES];
         for (int i = 0; i < ntaps; i++)
             high[i] = fcntl(tapfds[i], F_DUPFD, 200);
         for (int i = 0; i < ntaps; i++)

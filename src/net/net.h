@@ -124,6 +124,14 @@ int net_tap_create(const char *name, bool persist, char out_name[NET_IFNAMSIZ],
 int net_tap_attach(const char *bridge, const uint8_t mac[6], char out_name[NET_IFNAMSIZ],
                    struct vk_err *err) VK_MUST_CHECK;
 
+/* A multi-queue TAP (tap_mq.c): create `name` (NULL/"": the first free
+ * vnetN) with IFF_MULTI_QUEUE and `queues` fds, one per queue, into fds[];
+ * then as net_tap_attach (MAC, bridge, up). Rolls back on failure. */
+#define NET_TAP_MAX_QUEUES 8
+int net_tap_attach_queues(const char *bridge, const uint8_t mac[6], const char *name,
+                          unsigned queues, int *fds, char out_name[NET_IFNAMSIZ],
+                          struct vk_err *err) VK_MUST_CHECK;
+
 /* ---- helpers ----------------------------------------------------------- */
 
 /* "aa:bb:cc:dd:ee:ff" <-> bytes. */

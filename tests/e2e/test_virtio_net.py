@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import binary, needs_kvm, needs_root, run
+from conftest import binary, needs_kvm, needs_root, needs_tool, run
 from test_virtio_guests import EXIT_DEV, GUESTS, RESPONDER, netns, sh  # noqa: F401 (fixture)
 
 HAVE_VHOST = os.path.exists("/dev/vhost-net")
@@ -107,3 +107,110 @@ def test_queues_on_a_multi_queue_tap(netns):
     make_tap(netns, "vkq0", multi_queue=True)
     r, answered = ping_pong(netns, "vkq0", "queues=4,vhost=off")
     assert_traffic(r, answered)
+
+
+def open_mq_tap(name, queues):
+    """Open `queues` fds of a multi-queue TAP (as virtkitd does), in this
+    process's current network namespace."""
+    import fcntl
+    import struct as st
+    TUNSETIFF = 0x400454ca
+    flags = 0x0002 | 0x1000 | 0x4000 | 0x0100   # TAP | NO_PI | VNET_HDR | MULTI_QUEUE
+    fds = []
+    for _ in range(queues):
+        fd = os.open("/dev/net/tun", os.O_RDWR)
+        fcntl.ioctl(fd, TUNSETIFF, st.pack("16sH22x", name.encode(), flags))
+        fds.append(fd)
+    return fds
+
+
+@needs_kvm
+@needs_root
+def test_queues_with_inherited_fds(netns):
+    # fd=A:B, one multi-queue TAP fd per pair, as virtkitd hands them over;
+    # the TAP lives in the test namespace (opened there by a helper that
+    # execs virtkit-vm with the fds).
+    helper = f"""
+import os, subprocess, sys
+sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+from test_virtio_net import open_mq_tap
+fds = open_mq_tap("vkq1", 2)
+subprocess.run(["ip", "link", "set", "vkq1", "up"], check=True)
+print("ready", flush=True)
+r = subprocess.run(sys.argv[1:] + ["--net", "fd=%d:%d,queues=2,mac={GUEST_MAC},vhost=off" % tuple(fds)],
+                   pass_fds=fds, capture_output=True, text=True, timeout=180)
+print(r.returncode)
+print(r.stdout)
+print(r.stderr, file=sys.stderr)
+"""
+    vm = subprocess.Popen(
+        ["ip", "netns", "exec", netns, "/usr/bin/python3", "-c", helper, binary("virtkit-vm"),
+         "--accel", "kvm", "--kernel", str(GUESTS / "vnet.elf"), "--append", "count=2",
+         "--serial", "stdio", "--no-reboot", *EXIT_DEV],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert vm.stdout.readline().strip() == "ready", vm.stderr.read()
+        responder = subprocess.Popen(
+            ["ip", "netns", "exec", netns, "/usr/bin/python3", "-c", RESPONDER, "vkq1",
+             GUEST_MAC.replace(":", ""), "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = vm.communicate(timeout=200)
+        answered = responder.communicate(timeout=30)[0].split()
+    finally:
+        for p in (vm,):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert out.startswith("1\n") and "RESULT: PASS" in out, out + err
+    assert answered[-2:] == ["pong", "pong"], answered
+
+
+@needs_root
+@needs_tool("ip")
+def test_daemon_driver_queues_gives_a_multi_queue_tap(tmp_path):
+    """<interface><driver queues='2'/>: virtkitd creates the TAP
+    multi-queue, hands the emulator one fd per queue pair (fd=A:B,queues=2)
+    and dumpxml keeps the element. The emulator is the daemon tests' stand-in
+    that only holds the fds."""
+    import json
+    from test_network import HOLDING_VM, Env, ns_exec
+    env = Env()
+    try:
+        env.setup()
+        fake = env.root / "fakevm.py"
+        fake.write_text(HOLDING_VM)
+        fake.chmod(0o755)
+        env.start_daemon(VIRTKIT_VM=str(fake))
+        ns_exec(env.ns, "ip", "link", "add", "brq", "type", "bridge")
+        xml = tmp_path / "dom.xml"
+        xml.write_text("<domain type='kvm'><name>mq1</name><memory unit='MiB'>64</memory>"
+                       "<vcpu>1</vcpu><os><type arch='x86_64'>hvm</type><kernel>/bin/true</kernel>"
+                       "</os><devices><serial type='pty'/><console type='pty'/>"
+                       "<interface type='bridge'><source bridge='brq'/>"
+                       "<mac address='52:54:00:aa:00:09'/><model type='virtio'/>"
+                       "<driver name='vhost' queues='2'/></interface>"
+                       "<interface type='bridge'><source bridge='brq'/>"
+                       "<mac address='52:54:00:aa:00:0a'/><model type='virtio'/></interface>"
+                       "</devices></domain>")
+        r = env.vk("define", xml)
+        assert r.returncode == 0, r.stderr
+        assert "<driver queues='2'/>" in env.vk("dumpxml", "mq1").stdout
+        r = env.vk("start", "mq1")
+        assert r.returncode == 0, r.stderr + (env.root / "virtkitd.log").read_text()
+        links = json.loads(ns_exec(env.ns, "ip", "-d", "-j", "link", "show").stdout)
+        taps = {l["ifname"]: l for l in links if l["ifname"].startswith("vnet")}
+        assert len(taps) == 2, taps
+        multi = [n for n, l in taps.items() if l.get("linkinfo", {}).get("info_data", {}).get("multi_queue")]
+        assert len(multi) == 1, taps
+        assert all(l.get("master") == "brq" for l in taps.values())
+        logs = list((env.root).rglob("mq1.log"))
+        cmd = next(l for l in logs[0].read_text().splitlines() if "--net" in l)
+        assert "fd=3:4,queues=2,mac=52:54:00:aa:00:09" in cmd, cmd
+        assert "fd=5,mac=52:54:00:aa:00:0a" in cmd, cmd
+        assert env.vk("destroy", "mq1").returncode == 0
+        bad = tmp_path / "bad.xml"
+        bad.write_text(xml.read_text().replace("queues='2'", "queues='9'").replace("mq1", "mq2"))
+        r = env.vk("define", bad)
+        assert r.returncode != 0 and "queues='9'" in r.stderr, r.stderr
+    finally:
+        env.stop_daemon()
+        env.teardown()

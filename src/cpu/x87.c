@@ -83,7 +83,7 @@ static void fpu_exc(struct cpu_x86 *cpu, unsigned bits)
 {
     cpu->fpu.fsw |= (uint16_t)bits;
     if (bits & ~cpu->fpu.fcw & 0x3f)
-        cpu->fpu.fsw |= FSW_ES;
+        cpu->fpu.fsw |= FSW_ES | 0x8000u;    /* ES and B */
 }
 
 static bool empty(const struct cpu_x86 *cpu, unsigned i) { return tag(cpu, phys(cpu, i)) == TAG_EMPTY; }
@@ -367,43 +367,94 @@ void cpu_fpu_reset(struct cpu_x86 *cpu)
     cpu->fpu.xcr0 = 1;
 }
 
-/* FLDENV/FNSTENV image: 14 bytes (16-bit operand size) or 28 bytes,
- * protected-mode layout. Returns its size. */
+/* FLDENV/FNSTENV image: 14 bytes (16-bit operand size) or 28 bytes, in the
+ * protected-mode layout (selectors and offsets) or, in real and virtual-8086
+ * mode, the real-mode one (20/32-bit linear FIP/FDP split around FOP). */
 static unsigned env_size(const struct cpu_insn *in) { return in->opsize == 2 ? 14 : 28; }
+
+static bool env_real(const struct cpu_x86 *cpu) { return !cpu_pe(cpu) || cpu_vm86(cpu); }
+
+/* FSW.ES and FSW.B follow the unmasked pending exceptions (after a load of
+ * FCW or FSW). */
+static void update_es(struct cpu_x86 *cpu)
+{
+    if (cpu->fpu.fsw & ~cpu->fpu.fcw & 0x3f)
+        cpu->fpu.fsw |= FSW_ES | 0x8000u;
+    else
+        cpu->fpu.fsw &= (uint16_t)~(FSW_ES | 0x8000u);
+}
 
 static void store_env(struct cpu_x86 *cpu, uint64_t off, const struct cpu_insn *in)
 {
     struct cpu_fpu *f = &cpu->fpu;
     unsigned seg = in->seg;
+    bool real = env_real(cpu);
+    uint32_t ip = (uint32_t)f->fip, dp = (uint32_t)f->fdp;
+    if (real) {                     /* linear addresses */
+        ip += (uint32_t)f->fcs << 4;
+        dp += (uint32_t)f->fds << 4;
+    }
+    /* the last word first: a fault leaves nothing half-written below it */
     if (in->opsize == 2) {
-        cpu_write_mem(cpu, seg, off + 12, 2, f->fds);
+        cpu_write_mem(cpu, seg, off + 12, 2, real ? (dp >> 16 & 0xf) << 12 : f->fds);
         cpu_write_mem(cpu, seg, off, 2, f->fcw);
         cpu_write_mem(cpu, seg, off + 2, 2, f->fsw);
         cpu_write_mem(cpu, seg, off + 4, 2, f->ftw);
-        cpu_write_mem(cpu, seg, off + 6, 2, (uint16_t)f->fip);
-        cpu_write_mem(cpu, seg, off + 8, 2, f->fcs);
-        cpu_write_mem(cpu, seg, off + 10, 2, (uint16_t)f->fdp);
+        cpu_write_mem(cpu, seg, off + 6, 2, (uint16_t)ip);
+        cpu_write_mem(cpu, seg, off + 8, 2, real ? ((ip >> 16 & 0xf) << 12 | (f->fop & 0x7ff))
+                                                 : f->fcs);
+        cpu_write_mem(cpu, seg, off + 10, 2, (uint16_t)dp);
     } else {
-        cpu_write_mem(cpu, seg, off + 24, 4, f->fds);
+        cpu_write_mem(cpu, seg, off + 24, 4, real ? (dp >> 16) << 12 : f->fds);
         cpu_write_mem(cpu, seg, off, 4, 0xffff0000u | f->fcw);
         cpu_write_mem(cpu, seg, off + 4, 4, 0xffff0000u | f->fsw);
         cpu_write_mem(cpu, seg, off + 8, 4, 0xffff0000u | f->ftw);
-        cpu_write_mem(cpu, seg, off + 12, 4, (uint32_t)f->fip);
-        cpu_write_mem(cpu, seg, off + 16, 4, f->fcs | (uint32_t)(f->fop & 0x7ff) << 16);
-        cpu_write_mem(cpu, seg, off + 20, 4, (uint32_t)f->fdp);
+        if (real) {
+            cpu_write_mem(cpu, seg, off + 12, 4, 0xffff0000u | (ip & 0xffff));
+            cpu_write_mem(cpu, seg, off + 16, 4, (ip >> 16) << 12 | (f->fop & 0x7ffu));
+            cpu_write_mem(cpu, seg, off + 20, 4, 0xffff0000u | (dp & 0xffff));
+        } else {
+            cpu_write_mem(cpu, seg, off + 12, 4, ip);
+            cpu_write_mem(cpu, seg, off + 16, 4, f->fcs | (uint32_t)(f->fop & 0x7ff) << 16);
+            cpu_write_mem(cpu, seg, off + 20, 4, dp);
+        }
     }
 }
 
+/* Reads the whole image before changing anything. Tags other than empty
+ * are recomputed from the register contents, as the hardware keeps only
+ * "empty or not". */
 static void load_env(struct cpu_x86 *cpu, uint64_t off, const struct cpu_insn *in)
 {
     struct cpu_fpu *f = &cpu->fpu;
     unsigned seg = in->seg, w = in->opsize == 2 ? 2 : 4;
-    uint16_t fcw = (uint16_t)cpu_read_mem(cpu, seg, off, 2);
-    uint16_t fsw = (uint16_t)cpu_read_mem(cpu, seg, off + w, 2);
-    uint16_t ftw = (uint16_t)cpu_read_mem(cpu, seg, off + 2 * w, 2);
-    f->fcw = fcw;
-    f->fsw = fsw;
-    f->ftw = ftw;
+    uint32_t v[7];
+    for (unsigned i = 0; i < 7; i++)
+        v[i] = (uint32_t)cpu_read_mem(cpu, seg, off + i * w, w);
+    f->fcw = (uint16_t)v[0];
+    f->fsw = (uint16_t)v[1];
+    f->ftw = (uint16_t)v[2];
+    if (env_real(cpu)) {
+        /* FIP/FDP bits above 15 sit at bit 12 of the next field */
+        uint32_t hmask = w == 2 ? 0xf : 0xffff;
+        uint32_t ip = (v[3] & 0xffff) | ((v[4] >> 12) & hmask) << 16;
+        uint32_t dp = (v[5] & 0xffff) | ((v[6] >> 12) & hmask) << 16;
+        f->fop = (uint16_t)(v[4] & 0x7ff);
+        f->fcs = f->fds = 0;
+        f->fip = ip;
+        f->fdp = dp;
+    } else {
+        f->fip = w == 2 ? (uint16_t)v[3] : v[3];
+        f->fcs = (uint16_t)v[4];
+        if (w == 4)
+            f->fop = (uint16_t)(v[4] >> 16 & 0x7ff);
+        f->fdp = w == 2 ? (uint16_t)v[5] : v[5];
+        f->fds = (uint16_t)v[6];
+    }
+    for (unsigned p = 0; p < 8; p++)
+        if (tag(cpu, p) != TAG_EMPTY)
+            set_tag(cpu, p, x87_tag_of(&f->st[p]));
+    update_es(cpu);
 }
 
 static void fnsave(struct cpu_x86 *cpu, const struct cpu_insn *in, bool restore)
@@ -411,7 +462,7 @@ static void fnsave(struct cpu_x86 *cpu, const struct cpu_insn *in, bool restore)
     uint64_t off = ea(cpu, in);
     unsigned base = env_size(in);
     if (restore) {
-        struct cpu_f80 regs[8];
+        struct cpu_f80 regs[8] = { 0 };
         for (unsigned i = 0; i < 8; i++) {
             regs[i].mant = cpu_read_mem(cpu, in->seg, off + base + 10 * i, 8);
             regs[i].sexp = (uint16_t)cpu_read_mem(cpu, in->seg, off + base + 10 * i + 8, 2);
@@ -419,6 +470,9 @@ static void fnsave(struct cpu_x86 *cpu, const struct cpu_insn *in, bool restore)
         load_env(cpu, off, in);
         for (unsigned i = 0; i < 8; i++)
             cpu->fpu.st[phys(cpu, i)] = regs[i];
+        for (unsigned p = 0; p < 8; p++)
+            if (tag(cpu, p) != TAG_EMPTY)
+                set_tag(cpu, p, x87_tag_of(&cpu->fpu.st[p]));
         return;
     }
     for (unsigned i = 0; i < 8; i++) {
@@ -614,10 +668,32 @@ static bool fcmov_cond(struct cpu_x86 *cpu, unsigned op, unsigned sub)
 
 /* ---- entry point ------------------------------------------------------------ */
 
+/* A pending unmasked exception (FSW.ES) is reported by the next waiting x87
+ * instruction or FWAIT as #MF when CR0.NE is set. With CR0.NE clear the PC
+ * would signal FERR# to the interrupt controller (IRQ 13), which is not
+ * modelled: the instruction then just runs. */
+static void check_pending(struct cpu_x86 *cpu)
+{
+    if ((cpu->fpu.fsw & FSW_ES) && (cpu->cr0 & CR0_NE))
+        cpu_raise_noerr(cpu, EXC_MF);
+}
+
 void cpu_op_x87(struct cpu_x86 *cpu, const struct cpu_insn *in)
 {
     unsigned op = in->op, r = in->reg & 7, i = in->rm & 7;
+    if (op == 0x9b) {               /* FWAIT (op_fwait checked CR0.MP/TS) */
+        check_pending(cpu);
+        return;
+    }
     cpu_fpu_check_nm(cpu, false);
+    /* the no-wait forms: FNCLEX, FNINIT, FNSTENV, FNSTCW, FNSAVE, FNSTSW,
+     * and the 8087/287 leftovers FNENI, FNDISI, FNSETPM */
+    bool nowait = (op == 0xdb && (in->modrm == 0xe0 || in->modrm == 0xe1 || in->modrm == 0xe2 ||
+                                  in->modrm == 0xe3 || in->modrm == 0xe4)) ||
+                  (op == 0xd9 && in->mod != 3 && r >= 6) ||
+                  (op == 0xdd && in->mod != 3 && r >= 6) || (op == 0xdf && in->modrm == 0xe0);
+    if (!nowait)
+        check_pending(cpu);
     bool control = (op == 0xd9 && r >= 4 && in->mod != 3) ||
                    (op == 0xdb && in->mod == 3 && (in->modrm == 0xe2 || in->modrm == 0xe3)) ||
                    (op == 0xdd && in->mod != 3 && r >= 6) || (op == 0xdf && in->modrm == 0xe0);
@@ -648,7 +724,10 @@ void cpu_op_x87(struct cpu_x86 *cpu, const struct cpu_insn *in)
             case 2: write_real(cpu, in, 4, st(cpu, 0)); return;
             case 3: write_real(cpu, in, 4, st(cpu, 0)); pop(cpu); return;
             case 4: load_env(cpu, ea(cpu, in), in); return;
-            case 5: cpu->fpu.fcw = (uint16_t)cpu_read_mem(cpu, in->seg, cpu_ea(cpu, in), 2); return;
+            case 5:
+                cpu->fpu.fcw = (uint16_t)cpu_read_mem(cpu, in->seg, cpu_ea(cpu, in), 2);
+                update_es(cpu);
+                return;
             case 6: store_env(cpu, cpu_ea(cpu, in), in); cpu->fpu.fcw |= 0x3f; return;
             case 7: cpu_write_mem(cpu, in->seg, cpu_ea(cpu, in), 2, cpu->fpu.fcw); return;
             default: cpu_ud(cpu);

@@ -32,6 +32,7 @@
 #define MXCSR_SAVE 0x3080
 #define MXCSR_INIT 0x3084
 #define FSW_SAVE 0x3088
+#define FCW_INIT 0x308c          /* x87 control word with random PC/RC */
 #define XSAVE_OUT 0x1000         /* XSAVE area written by the case */
 #define XRSTOR_IN 0x2000         /* valid XSAVE image read by XRSTOR */
 #define ARITH (F_CF | F_PF | F_AF | F_ZF | F_SF | F_OF)
@@ -423,6 +424,8 @@ static void gen_sse(struct enc *e, bool ssse3, bool sse4)
 /* x87: loads from the data page, an operation, results stored as m80. */
 static void gen_x87(struct enc *e)
 {
+    if (rn(2))      /* fldcw [r15+FCW_INIT]: precision and rounding control */
+        emit_bytes(e, (const uint8_t[]){ 0x41, 0xd9, 0xaf, FCW_INIT & 0xff, FCW_INIT >> 8, 0, 0 }, 7);
     unsigned nload = 1 + rn(3);
     for (unsigned i = 0; i < nload; i++) {
         switch (rn(6)) {
@@ -533,6 +536,9 @@ static void gen_case(struct tcase *c, bool ssse3, bool sse4)
     }
     uint32_t mx = 0x1f80 | (rn(4) == 0 ? (rn(4) << 13) : 0);
     memcpy(c->data + MXCSR_INIT, &mx, 4);
+    static const uint16_t pcs[] = { 0x000, 0x200, 0x300 };     /* 24, 53, 64 bits */
+    uint16_t fcw = (uint16_t)(0x7f | pcs[rn(3)] | rn(4) << 10);
+    memcpy(c->data + FCW_INIT, &fcw, 2);
 
     struct enc e = { c->code, 0 };
     /* prologue: ldmxcsr [r15+MXCSR_INIT]; fninit; movdqu xmm0-7, [r15+XMM_SAVE+16i] */

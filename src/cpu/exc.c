@@ -2,7 +2,7 @@
  * delivery through the IVT (real mode) or IDT (protected / long mode). */
 #include <stdarg.h>
 #include <stdio.h>
-#include "cpu_int.h"
+#include "sys.h"
 
 _Noreturn void cpu_raise(struct cpu_x86 *cpu, int vector, uint32_t error_code)
 {
@@ -75,26 +75,6 @@ static void deliver_real(struct cpu_x86 *cpu, int vector)
     cpu_load_seg_real(cpu, S_CS, (uint16_t)(ent >> 16));
     cpu->rip = ent & 0xffff;
     cpu_update_mode(cpu);
-}
-
-/* Read a stack pointer for privilege level `dpl` from the TSS. */
-static void tss_stack(struct cpu_x86 *cpu, unsigned dpl, uint16_t *ss, uint64_t *sp)
-{
-    struct cpu_seg *tr = &cpu->seg[S_TR];
-    unsigned type = SEGF_TYPE(tr->flags);
-    if (type & 8) {   /* 32-bit TSS */
-        uint32_t off = 4 + dpl * 8;
-        if (off + 5 > tr->limit)
-            cpu_raise(cpu, EXC_TS, tr->sel & 0xfffc);
-        *sp = cpu_lin_read(cpu, tr->base + off, 4, ACC_R | ACC_SUPER);
-        *ss = (uint16_t)cpu_lin_read(cpu, tr->base + off + 4, 2, ACC_R | ACC_SUPER);
-    } else {
-        uint32_t off = 2 + dpl * 4;
-        if (off + 3 > tr->limit)
-            cpu_raise(cpu, EXC_TS, tr->sel & 0xfffc);
-        *sp = cpu_lin_read(cpu, tr->base + off, 2, ACC_R | ACC_SUPER);
-        *ss = (uint16_t)cpu_lin_read(cpu, tr->base + off + 2, 2, ACC_R | ACC_SUPER);
-    }
 }
 
 static void deliver_long(struct cpu_x86 *cpu, int vector, bool has_err, uint32_t err,
@@ -187,8 +167,18 @@ static void deliver_prot(struct cpu_x86 *cpu, int vector, bool has_err, uint32_t
     g = cpu_lin_read(cpu, cpu->idt.base + vector * 8, 8, ACC_R | ACC_SUPER);
     type = (g >> 40) & 0x1f;
     dpl = (g >> 45) & 3;
-    if (type == 0x05)
-        cpu_fail(cpu, "task gate in IDT (vector %d) not supported", vector);
+    if (type == 0x05) {     /* task gate: the handler is another task */
+        if (soft && dpl < cpu->cpl)
+            cpu_raise(cpu, EXC_GP, vector * 8 + 2);
+        if (!((g >> 47) & 1))
+            cpu_raise(cpu, EXC_NP, vector * 8 + 2 + ext);
+        uint16_t tss = (uint16_t)(g >> 16);
+        if ((tss & 4) || !(tss & 0xfffc))
+            cpu_raise(cpu, EXC_TS, (tss & 0xfffc) + ext);
+        uint64_t td = cpu_read_desc(cpu, tss, EXC_TS);
+        cpu_task_switch(cpu, tss, td, TASK_INT, has_err, err, ext);
+        return;
+    }
     if (type != 0x06 && type != 0x07 && type != 0x0e && type != 0x0f)
         cpu_raise(cpu, EXC_GP, vector * 8 + 2 + ext);
     if (soft && dpl < cpu->cpl)
@@ -227,7 +217,7 @@ static void deliver_prot(struct cpu_x86 *cpu, int vector, bool has_err, uint32_t
     if (new_cpl < cpu->cpl) {
         uint16_t ss;
         uint64_t ssd;
-        tss_stack(cpu, new_cpl, &ss, &sp);
+        cpu_tss_stack(cpu, new_cpl, &ss, &sp);
         if (!(ss & 0xfffc))
             cpu_raise(cpu, EXC_TS, ext);
         ssd = cpu_read_desc(cpu, ss, EXC_TS);

@@ -1,6 +1,6 @@
 /* Segmentation: descriptor loads and checks, mode bookkeeping, far control
  * transfers (JMP/CALL/RET far, IRET). */
-#include "cpu_int.h"
+#include "sys.h"
 
 void cpu_update_mode(struct cpu_x86 *cpu)
 {
@@ -199,9 +199,10 @@ void cpu_far_jump(struct cpu_x86 *cpu, uint16_t sel, uint64_t off, unsigned opsi
     if (!(sel & 0xfffc))
         cpu_gp0(cpu);
     d = cpu_read_desc(cpu, sel, EXC_GP);
-    if (!((d >> 44) & 1))
-        cpu_fail(cpu, "far jump through system descriptor (type %u) not supported",
-                 (unsigned)((d >> 40) & 0xf));
+    if (!((d >> 44) & 1)) {     /* TSS, task gate, call gate (task.c) */
+        cpu_far_system(cpu, sel, d, false, opsize);
+        return;
+    }
     unsigned cpl = check_code(cpu, sel, d, false);
     bool l = cpu_lma(cpu) && ((d >> 53) & 1);
     if (!l && off > seg_limit_of(d))
@@ -228,9 +229,10 @@ void cpu_far_call(struct cpu_x86 *cpu, uint16_t sel, uint64_t off, unsigned opsi
     if (!(sel & 0xfffc))
         cpu_gp0(cpu);
     d = cpu_read_desc(cpu, sel, EXC_GP);
-    if (!((d >> 44) & 1))
-        cpu_fail(cpu, "far call through system descriptor (type %u) not supported",
-                 (unsigned)((d >> 40) & 0xf));
+    if (!((d >> 44) & 1)) {     /* TSS, task gate, call gate (task.c) */
+        cpu_far_system(cpu, sel, d, true, opsize);
+        return;
+    }
     unsigned cpl = check_code(cpu, sel, d, false);
     uint64_t old_sp = cpu->r[R_SP];
     uint16_t old_cs = cpu->seg[S_CS].sel;
@@ -329,7 +331,8 @@ void cpu_iret(struct cpu_x86 *cpu, unsigned opsize)
     if (cpu->eflags & F_NT) {
         if (cpu_lma(cpu))
             cpu_gp0(cpu);
-        cpu_fail(cpu, "IRET with NT (task return) not supported");
+        cpu_task_return(cpu);   /* back to the task that called this one */
+        return;
     }
     ip = cpu_stack_peek(cpu, opsize, 0);
     sel = (uint16_t)cpu_stack_peek(cpu, opsize, opsize);

@@ -31,6 +31,7 @@ void cpu_cpuid_fill(const struct cpu_x86 *cpu, uint32_t leaf, uint32_t sub, uint
         o[1] = (cpu->index << 24) | (1u << 16) | (8u << 8);
         o[2] = B(13) /* CX16 */ | B(22) /* MOVBE */ | B(23) /* POPCNT */ | B(31) /* hypervisor */;
         if (sse >= 3) o[2] |= B(0);
+        if (sse >= 6) o[2] |= B(1);                    /* PCLMULQDQ (sse41.c) */
         if (sse >= 4) o[2] |= B(9);
         if (sse >= 5) o[2] |= B(19);
         if (sse >= 6) o[2] |= B(20);

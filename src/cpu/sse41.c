@@ -1,4 +1,5 @@
-/* SSE4.1 and SSE4.2 (66 0F 38 / 66 0F 3A forms) and CRC32 (F2 0F 38 F0/F1).
+/* SSE4.1 and SSE4.2 (66 0F 38 / 66 0F 3A forms), PCLMULQDQ (66 0F 3A 44) and
+ * CRC32 (F2 0F 38 F0/F1).
  *
  * sse4.c's map dispatchers call sse41_map38_op / sse41_map3a_op for what the
  * SSSE3 tables do not cover. Legacy-SSE rules: 128-bit memory operands must
@@ -570,6 +571,19 @@ bool sse41_map3a_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
         simd_check_sse(cpu);
         op_pcmpstr(cpu, in);
         return true;
+    case 0x44: {                                    /* PCLMULQDQ */
+        simd_check_sse(cpu);
+        src_read(cpu, in, &s, 16, true);
+        uint64_t a = d->q[imm & 1], b = s.q[(imm >> 4) & 1], lo = 0, hi = 0;
+        for (unsigned i = 0; i < 64; i++)
+            if ((b >> i) & 1) {
+                lo ^= a << i;
+                hi ^= i ? a >> (64 - i) : 0;
+            }
+        d->q[0] = lo;
+        d->q[1] = hi;
+        return true;
+    }
     default:
         return false;
     }

@@ -269,7 +269,7 @@ static const struct form x4forms[] = {
     {0x66,{0x3a,0x08},2,1,1},{0x66,{0x3a,0x09},2,1,1},{0x66,{0x3a,0x0a},2,1,1},
     {0x66,{0x3a,0x0b},2,1,1},{0x66,{0x3a,0x0c},2,1,1},{0x66,{0x3a,0x0d},2,1,1},
     {0x66,{0x3a,0x0e},2,1,1},{0x66,{0x3a,0x21},2,1,1},{0x66,{0x3a,0x40},2,1,1},
-    {0x66,{0x3a,0x41},2,1,1},{0x66,{0x3a,0x42},2,1,1},
+    {0x66,{0x3a,0x41},2,1,1},{0x66,{0x3a,0x42},2,1,1},{0x66,{0x3a,0x44},2,1,1},
     {0x66,{0x3a,0x60},2,1,1},{0x66,{0x3a,0x61},2,1,1},{0x66,{0x3a,0x62},2,1,1},
     {0x66,{0x3a,0x63},2,1,1},
 };
@@ -632,9 +632,9 @@ int main(int argc, char **argv)
         tap_skip_all("host CPU lacks SSE2/SSE3");
     bool ssse3 = cx & (1u << 9);
     /* SSE4.1, SSE4.2, MOVBE */
-    bool sse4 = ssse3 && (cx & (1u << 19)) && (cx & (1u << 20)) && (cx & (1u << 22));
+    bool sse4 = ssse3 && (cx & (1u << 19)) && (cx & (1u << 20)) && (cx & (1u << 22)) && (cx & 2);
     if (!sse4)
-        printf("# host CPU lacks SSE4.1/SSE4.2/MOVBE: those forms are not tested\n");
+        printf("# host CPU lacks SSE4.1/SSE4.2/MOVBE/PCLMULQDQ: those forms are not tested\n");
     g_xsave = (cx & (1u << 27)) != 0;   /* OSXSAVE */
     if (!g_xsave)
         printf("# host OS does not enable XSAVE: XSAVE/XRSTOR not tested\n");

@@ -131,6 +131,8 @@ static int td_init(struct machine *m, const struct device_config *cfg, void **st
                    struct vk_err *err)
 {
     *state = NULL;                  /* the device belongs to the PCI bus */
+    if (cfg->args && strchr(cfg->args, ','))
+        return vk_err_set(err, -EINVAL, "takes no options (got '%s')", strchr(cfg->args, ',') + 1);
     struct pci_bus *bus = machine_pci_bus(m);
     if (!bus)
         return vk_err_set(err, -ENODEV, "no PCI bus");

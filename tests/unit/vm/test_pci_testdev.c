@@ -1,6 +1,7 @@
 /* devices/pci_testdev.c on the real PCI bus: IDs and BARs as a guest finds
  * them through config space, then the test headers of both BARs as
  * kvm-unit-tests' vmexit pci-mem/pci-io scan them. */
+#include <errno.h>
 #include <string.h>
 
 #include "fake_machine.h"
@@ -58,6 +59,11 @@ int main(void)
     struct fake_machine *f = fake_machine_new(16 << 20, 1);
     struct vk_err err = {0};
     tap_ok(pci_bus_create(&f->m, &the_bus, &err) == 0, "PCI bus");
+    struct vk_err oerr = {0};
+    void *st = NULL;
+    struct device_config bad = { .args = "pci-testdev,membar=4096" };
+    tap_ok(pci_testdev_device.init(&f->m, &bad, &st, &oerr) == -EINVAL &&
+           strstr(oerr.msg, "takes no options (got 'membar=4096')"), "options refused: %s", oerr.msg);
     tap_ok(fake_machine_add(f, &pci_testdev_device, 0, 0, "pci-testdev") == NULL,
            "board entry keeps no state (the bus owns the device)");
     int slot = -1;

@@ -9,10 +9,13 @@ VIRTKIT_BENCH_DIR picks the scratch folder (default /var/tmp); it needs
 about 5 GiB. VIRTKIT_BENCH_SMALL=1 shrinks everything 8x for a quick look.
 VIRTKIT_BENCH_ONLY=TEXT runs only the cases whose name contains TEXT.
 Each case runs VIRTKIT_BENCH_REPS times (default 3, fewer for runs over
-20 s), alternating the tools, and keeps the best time of each.
+20 s), alternating the tools, and keeps the best time of each. The least
+CPU time (user + sys) of each tool follows in parentheses: on a shared,
+loaded machine it moves much less than the wall time.
 """
 import os
 import pathlib
+import resource
 import shutil
 import subprocess
 import sys
@@ -51,13 +54,22 @@ def make_source(path):
             f.write(buf)
 
 
-def timed(args):
+CPU = {}   # tool -> least CPU seconds (user + sys) of the last case's runs
+
+
+def timed(args, tool=None):
+    """Wall time of one run; the CPU time it used goes to CPU[tool]."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     dt = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     if r.returncode not in (0,):
         sys.stderr.write(f"{' '.join(args)} failed ({r.returncode}): {r.stderr}\n")
         return None, r
+    if tool and (CPU.get(tool) is None or cpu < CPU[tool]):
+        CPU[tool] = cpu
     return dt, r
 
 
@@ -72,8 +84,12 @@ def row(name, tv, tq):
     if tv is None or tq is None:
         print(f"{name:<34} virtkit {'-' if tv is None else f'{tv:.3f}s':>9}  "
               f"qemu-img {'-' if tq is None else f'{tq:.3f}s':>9}  ratio   n/a")
+        CPU.clear()
         return
-    print(f"{name:<34} virtkit {tv:8.3f}s  qemu-img {tq:8.3f}s  ratio {tv / tq:5.2f}")
+    cv, cq = CPU.get("virtkit"), CPU.get("qemu-img")
+    cpu = f"  (cpu {cv:.2f}s/{cq:.2f}s = {cv / cq:4.2f})" if cv and cq else ""
+    print(f"{name:<34} virtkit {tv:8.3f}s  qemu-img {tq:8.3f}s  ratio {tv / tq:5.2f}{cpu}")
+    CPU.clear()
 
 
 def main():
@@ -117,7 +133,7 @@ def main():
                     out = str(d / f"out-{tool}")
                     a = [x.replace("{out}", out) for x in args]
                     subprocess.run(["sync"])
-                    t, _ = timed(exe + a)
+                    t, _ = timed(exe + a, tool)
                     if t is not None and (res[tool] is None or t < res[tool]):
                         res[tool] = t
                     for ext in (".qcow2", ".raw"):
@@ -134,9 +150,9 @@ def main():
                             str(src), str(big)], check=True)
         tq = tv = None
         for rep in range(REPS if wanted("check (4k clusters)") else 0):
-            t, _ = timed([QIMG, "check", str(big)])
+            t, _ = timed([QIMG, "check", str(big)], "qemu-img")
             tq = t if tq is None or (t is not None and t < tq) else tq
-            t, _ = timed([VK, "img", "check", str(big)])
+            t, _ = timed([VK, "img", "check", str(big)], "virtkit")
             tv = t if tv is None or (t is not None and t < tv) else tv
         if wanted("check (4k clusters)"):
             row("check (4k clusters)", tv, tq)
@@ -152,7 +168,7 @@ def main():
                 for tool, exe in (("qemu-img", [QIMG]), ("virtkit", [VK, "img"])):
                     img = d / f"io-{tool}.qcow2"
                     shutil.copyfile(qsrc, img)
-                    _, r = timed(exe + ["bench", "-f", "qcow2", "-t", "none", "-c", count, "-d", "64",
+                    _, r = timed(tool=tool, args=exe + ["bench", "-f", "qcow2", "-t", "none", "-c", count, "-d", "64",
                                         "-s", "4k", "-S", step] + extra + [str(img)])
                     t = bench_time(r.stdout) if r.returncode == 0 else None
                     if t is not None and (res[tool] is None or t < res[tool]):

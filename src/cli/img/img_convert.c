@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "imgutil.h"
 
@@ -31,7 +32,15 @@ struct conv {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     uint64_t next_chunk, next_write, nchunks, done_bytes;
-    uint8_t *done;           /* ordered mode: chunk finished (written) */
+    /* Ordered mode: per chunk 0 = in progress, CH_READY = processed, its
+     * writes waiting in slot_of[idx], CH_DONE = written (or nothing to write). */
+    uint8_t *done;
+    int *slot_of;
+    bool writing;            /* a thread is writing ready chunks in order */
+    /* Buffer sets (twice the threads): a worker whose chunk waits for its
+     * turn to be written goes on with the next chunk in another slot. */
+    struct slot *slots;
+    int *free_slots, nfree;
     unsigned waiters;        /* threads blocked on `cond` */
     bool failed;
     char errmsg[600];
@@ -70,16 +79,17 @@ struct op {
     const uint8_t *buf;
 };
 
-struct worker {
+struct slot {
     struct conv *c;
     uint8_t *buf;       /* chunk data */
     uint8_t *cbuf;      /* compressed clusters, cluster-sized slots */
     uint8_t *cmpbuf;    /* with a backing file: target's current content */
     struct op *ops;
     size_t nops, capops;
+    uint64_t len;       /* bytes of the chunk being handled */
 };
 
-static int add_op(struct worker *w, uint64_t off, uint64_t len, int kind, const uint8_t *buf)
+static int add_op(struct slot *w, uint64_t off, uint64_t len, int kind, const uint8_t *buf)
 {
     if (w->nops && kind == OP_ZERO && w->ops[w->nops - 1].kind == OP_ZERO &&
         w->ops[w->nops - 1].off + w->ops[w->nops - 1].len == off) {
@@ -106,7 +116,7 @@ static int add_op(struct worker *w, uint64_t off, uint64_t len, int kind, const 
 
 /* Plan the writes for data at buf (target offset off, len bytes): zero runs
  * of -S granularity become zero ops (or nothing on a zeroed target). */
-static int plan_data(struct worker *w, uint64_t off, uint8_t *buf, uint64_t len)
+static int plan_data(struct slot *w, uint64_t off, uint8_t *buf, uint64_t len)
 {
     struct conv *c = w->c;
     if (c->compress) {
@@ -150,7 +160,7 @@ static int plan_data(struct worker *w, uint64_t off, uint8_t *buf, uint64_t len)
     return 0;
 }
 
-static int process_chunk(struct worker *w, uint64_t g, uint64_t len)
+static int process_chunk(struct slot *w, uint64_t g, uint64_t len)
 {
     struct conv *c = w->c;
     struct vk_err e = { 0 };
@@ -218,7 +228,7 @@ static int process_chunk(struct worker *w, uint64_t g, uint64_t len)
     return 0;
 }
 
-static int write_ops(struct worker *w)
+static int write_ops(struct slot *w)
 {
     struct conv *c = w->c;
     struct vk_err e = { 0 };
@@ -239,92 +249,127 @@ static int write_ops(struct worker *w)
     return 0;
 }
 
+enum { CH_RUNNING, CH_READY, CH_DONE };
+
+/* Ordered mode, lock held: write every chunk that is next in line and
+ * ready, unless another thread is at it already (it will see ours). */
+static void write_in_order(struct conv *c)
+{
+    while (!c->writing && !c->failed && c->next_write < c->nchunks &&
+           c->done[c->next_write] != CH_RUNNING) {
+        uint64_t idx = c->next_write;
+        if (c->done[idx] == CH_READY) {
+            struct slot *w = &c->slots[c->slot_of[idx]];
+            c->writing = true;
+            pthread_mutex_unlock(&c->lock);
+            int r = write_ops(w);
+            pthread_mutex_lock(&c->lock);
+            c->writing = false;
+            c->done[idx] = CH_DONE;
+            c->free_slots[c->nfree++] = c->slot_of[idx];
+            c->done_bytes += w->len;
+            img_progress_update(&c->prog, c->done_bytes, c->total);
+            pthread_cond_broadcast(&c->cond);
+            if (r < 0)
+                return;
+        }
+        c->next_write++;
+    }
+}
+
 static void *worker_main(void *arg)
 {
-    struct worker *w = arg;
-    struct conv *c = w->c;
+    struct conv *c = arg;
+    pthread_mutex_lock(&c->lock);
     for (;;) {
-        pthread_mutex_lock(&c->lock);
-        if (c->failed || c->next_chunk >= c->nchunks) {
-            pthread_mutex_unlock(&c->lock);
-            break;
+        while (!c->failed && c->next_chunk < c->nchunks && !c->nfree) {
+            c->waiters++;
+            pthread_cond_wait(&c->cond, &c->lock);
+            c->waiters--;
         }
+        if (c->failed || c->next_chunk >= c->nchunks)
+            break;
         uint64_t idx = c->next_chunk++;
+        int si = c->free_slots[--c->nfree];
         pthread_mutex_unlock(&c->lock);
 
+        struct slot *w = &c->slots[si];
         uint64_t g = idx * c->chunk, len = VK_MIN(c->chunk, c->total - g);
+        w->len = len;
         int r = process_chunk(w, g, len);
         if (r < 0) {
             /* first failure's message wins; this one wakes the waiters */
             conv_fail(c, "error while %s at byte %llu: %s", "converting", g, strerror(-r));
+            pthread_mutex_lock(&c->lock);
             break;
         }
-        /* Ordered mode: a chunk with writes waits until every earlier chunk
-         * is written; a chunk with nothing to write never waits. */
-        if (c->ordered && w->nops) {
-            pthread_mutex_lock(&c->lock);
-            c->waiters++;
-            while (!c->failed && c->next_write != idx)
-                pthread_cond_wait(&c->cond, &c->lock);
-            c->waiters--;
-            bool failed = c->failed;
-            pthread_mutex_unlock(&c->lock);
-            if (failed)
-                break;
-        }
-        r = write_ops(w);
+        if (!c->ordered)
+            r = write_ops(w);
         pthread_mutex_lock(&c->lock);
-        if (c->ordered) {
-            c->done[idx] = 1;
-            while (c->next_write < c->nchunks && c->done[c->next_write])
-                c->next_write++;
+        if (c->ordered && w->nops) {
+            /* Hand the writes over: whoever finds this chunk next in line
+             * writes it, and this thread goes on with another chunk. */
+            c->done[idx] = CH_READY;
+            c->slot_of[idx] = si;
+        } else {
+            if (c->ordered)
+                c->done[idx] = CH_DONE;
+            c->free_slots[c->nfree++] = si;
+            c->done_bytes += len;
+            img_progress_update(&c->prog, c->done_bytes, c->total);
+            if (c->waiters)
+                pthread_cond_broadcast(&c->cond);
         }
-        c->done_bytes += len;
-        img_progress_update(&c->prog, c->done_bytes, c->total);
-        if (c->waiters)
-            pthread_cond_broadcast(&c->cond);
-        pthread_mutex_unlock(&c->lock);
+        if (c->ordered)
+            write_in_order(c);
         if (r < 0)
             break;
     }
+    pthread_mutex_unlock(&c->lock);
     return NULL;
 }
 
 static int run_workers(struct conv *c, int nthreads)
 {
-    struct worker *ws = calloc((size_t)nthreads, sizeof(*ws));
+    int nslots = 2 * nthreads;
+    c->slots = calloc((size_t)nslots, sizeof(*c->slots));
+    c->free_slots = calloc((size_t)nslots, sizeof(*c->free_slots));
     pthread_t *tids = calloc((size_t)nthreads, sizeof(*tids));
     int started = 0, ret = 0;
-    if (!ws || !tids) {
+    if (!c->slots || !c->free_slots || !tids) {
         ret = -ENOMEM;
         goto out;
     }
-    for (int i = 0; i < nthreads; i++) {
-        ws[i].c = c;
-        ws[i].buf = img_alloc(c->chunk);
-        ws[i].cbuf = c->compress ? img_alloc(c->chunk) : NULL;
-        ws[i].cmpbuf = c->has_backing ? img_alloc(c->chunk) : NULL;
-        if (!ws[i].buf || (c->compress && !ws[i].cbuf) || (c->has_backing && !ws[i].cmpbuf)) {
+    for (int i = 0; i < nslots; i++) {
+        struct slot *w = &c->slots[i];
+        w->c = c;
+        w->buf = img_alloc(c->chunk);
+        w->cbuf = c->compress ? img_alloc(c->chunk) : NULL;
+        w->cmpbuf = c->has_backing ? img_alloc(c->chunk) : NULL;
+        if (!w->buf || (c->compress && !w->cbuf) || (c->has_backing && !w->cmpbuf)) {
             ret = -ENOMEM;
             goto out;
         }
+        c->free_slots[c->nfree++] = i;
     }
     for (; started < nthreads; started++)
-        if (pthread_create(&tids[started], NULL, worker_main, &ws[started]))
+        if (pthread_create(&tids[started], NULL, worker_main, c))
             break;
     if (!started)      /* fewer threads than asked still finish the job */
         ret = -EAGAIN;
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
 out:
-    if (ws)
-        for (int i = 0; i < nthreads; i++) {
-            free(ws[i].buf);
-            free(ws[i].cbuf);
-            free(ws[i].cmpbuf);
-            free(ws[i].ops);
+    if (c->slots)
+        for (int i = 0; i < nslots; i++) {
+            free(c->slots[i].buf);
+            free(c->slots[i].cbuf);
+            free(c->slots[i].cmpbuf);
+            free(c->slots[i].ops);
         }
-    free(ws);
+    free(c->slots);
+    free(c->free_slots);
+    c->slots = NULL;
     free(tids);
     return ret;
 }
@@ -351,6 +396,7 @@ int img_convert(int argc, char **argv)
     bool out_of_order = false, target_is_zero = false;
     uint64_t sparse = 4096;
     int nthreads = 8, c, ret = CLI_FAIL;
+    bool threads_given = false;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:", lopts, NULL)) != -1) {
         switch (c) {
@@ -388,6 +434,7 @@ int img_convert(int argc, char **argv)
             }
             break;
         case 'm':
+            threads_given = true;
             if (vk_parse_int(optarg, 1, 16, &nthreads) < 0) {
                 free(optstr);
                 return img_error("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16");
@@ -523,11 +570,17 @@ int img_convert(int argc, char **argv)
         }
         cv.nchunks = (cv.total + cv.chunk - 1) / cv.chunk;
     }
-    if (cv.ordered && !(cv.done = calloc(cv.nchunks ? cv.nchunks : 1, 1))) {
+    if (cv.ordered && (!(cv.done = calloc(cv.nchunks ? cv.nchunks : 1, 1)) ||
+                       !(cv.slot_of = calloc(cv.nchunks ? cv.nchunks : 1, sizeof(int))))) {
         img_error("out of memory");
         goto out;
     }
     img_progress_init(&cv.prog, progress);
+    /* Compression is the CPU-bound part: by default every online CPU gets a
+     * worker (at least qemu-img's 8 in flight). */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (compress && !threads_given && ncpu > nthreads)
+        nthreads = (int)VK_MIN(ncpu, 64L);
     int r = run_workers(&cv, nthreads);
     if (r < 0 && !cv.failed) {
         img_error("error while converting: %s", strerror(-r));
@@ -551,6 +604,7 @@ out:
     free(cv.src);
     free(cv.src_len);
     free(cv.done);
+    free(cv.slot_of);
     vk_kv_free(&kv);
     free(optstr);
     pthread_mutex_destroy(&cv.lock);

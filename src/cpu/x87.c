@@ -88,6 +88,11 @@ static void fpu_exc(struct cpu_x86 *cpu, unsigned bits)
 
 static bool empty(const struct cpu_x86 *cpu, unsigned i) { return tag(cpu, phys(cpu, i)) == TAG_EMPTY; }
 
+/* Set when an operand of the current instruction was an empty register:
+ * the masked response of a stack underflow stores the QNaN indefinite
+ * whatever the other operand was (set_st). Per vCPU thread. */
+static _Thread_local bool stack_fault;
+
 /* ST(i) as a long double; an empty register is a stack underflow. */
 static f80 st(struct cpu_x86 *cpu, unsigned i)
 {
@@ -95,6 +100,7 @@ static f80 st(struct cpu_x86 *cpu, unsigned i)
     if (tag(cpu, p) == TAG_EMPTY) {
         cpu->fpu.fsw &= ~FSW_C1;
         fpu_exc(cpu, FSW_IE | FSW_SF);
+        stack_fault = true;
         return to_ld(&indefinite);
     }
     return to_ld(&cpu->fpu.st[p]);
@@ -109,7 +115,7 @@ static void set_st_raw(struct cpu_x86 *cpu, unsigned i, struct cpu_f80 r)
 
 static void set_st(struct cpu_x86 *cpu, unsigned i, f80 v)
 {
-    set_st_raw(cpu, i, from_ld(v));
+    set_st_raw(cpu, i, stack_fault ? indefinite : from_ld(v));
 }
 
 static void push_raw(struct cpu_x86 *cpu, struct cpu_f80 r)
@@ -334,6 +340,8 @@ static void fxam(struct cpu_x86 *cpu)
     unsigned e = r->sexp & 0x7fff;
     if (tag(cpu, p) == TAG_EMPTY)
         c = 5;
+    else if (e == 0x7fff && !(r->mant >> 63))
+        c = 0;                              /* pseudo-NaN/infinity: unsupported */
     else if (e == 0x7fff)
         c = (r->mant << 1) ? 1 : 3;         /* NaN : infinity */
     else if (e == 0)
@@ -537,11 +545,20 @@ static void d9_reg(struct cpu_x86 *cpu, unsigned modrm)
     case 0xe4: set_cc(cpu, compare(cpu, st(cpu, 0), 0.0L, false)); return;   /* FTST */
     case 0xe5: fxam(cpu); return;
     case 0xe8: push(cpu, 1.0L); return;
-    case 0xe9: push(cpu, 3.321928094887362347870319429489390175864831393L); return;
-    case 0xea: push(cpu, 1.442695040888963407359924681001892137426645954L); return;
-    case 0xeb: push(cpu, 3.141592653589793238462643383279502884197169399L); return;
-    case 0xec: push(cpu, 0.301029995663981195213738894724493026768189881L); return;
-    case 0xed: push(cpu, 0.693147180559945309417232121458176568075500134L); return;
+    case 0xe9: case 0xea: case 0xeb: case 0xec: case 0xed: {
+        /* the constants are rounded by FCW.RC: take the host's own */
+        uint16_t fsaved = fp_begin(cpu);
+        switch (modrm) {
+        case 0xe9: __asm__ volatile("fldl2t" : "=t"(a)); break;
+        case 0xea: __asm__ volatile("fldl2e" : "=t"(a)); break;
+        case 0xeb: __asm__ volatile("fldpi" : "=t"(a)); break;
+        case 0xec: __asm__ volatile("fldlg2" : "=t"(a)); break;
+        default: __asm__ volatile("fldln2" : "=t"(a)); break;
+        }
+        fp_end(cpu, fsaved);
+        push(cpu, a);
+        return;
+    }
     case 0xee: push(cpu, 0.0L); return;
     case 0xf6: set_top(cpu, top(cpu) - 1); cpu->fpu.fsw &= ~FSW_C1; return;  /* FDECSTP */
     case 0xf7: set_top(cpu, top(cpu) + 1); cpu->fpu.fsw &= ~FSW_C1; return;  /* FINCSTP */
@@ -686,6 +703,7 @@ void cpu_op_x87(struct cpu_x86 *cpu, const struct cpu_insn *in)
         return;
     }
     cpu_fpu_check_nm(cpu, false);
+    stack_fault = false;
     /* the no-wait forms: FNCLEX, FNINIT, FNSTENV, FNSTCW, FNSAVE, FNSTSW,
      * and the 8087/287 leftovers FNENI, FNDISI, FNSETPM */
     bool nowait = (op == 0xdb && (in->modrm == 0xe0 || in->modrm == 0xe1 || in->modrm == 0xe2 ||
@@ -787,9 +805,14 @@ void cpu_op_x87(struct cpu_x86 *cpu, const struct cpu_insn *in)
                 push_raw(cpu, cpu->fpu.st[phys(cpu, i)]);
             }
         } else if (r == 1) {                        /* FXCH */
-            f80 a = st(cpu, 0), b = st(cpu, i);
-            set_st(cpu, 0, b);
-            set_st(cpu, i, a);
+            /* a bit-exact exchange; an empty register (stack underflow)
+             * is exchanged as the QNaN indefinite */
+            struct cpu_f80 ra = empty(cpu, 0) ? indefinite : cpu->fpu.st[phys(cpu, 0)];
+            struct cpu_f80 rb = empty(cpu, i) ? indefinite : cpu->fpu.st[phys(cpu, i)];
+            if (empty(cpu, 0) || empty(cpu, i))
+                (void)st(cpu, empty(cpu, 0) ? 0 : i);
+            set_st_raw(cpu, 0, rb);
+            set_st_raw(cpu, i, ra);
             cpu->fpu.fsw &= ~FSW_C1;
         } else if (r == 3) {                        /* FSTP1 alias */
             set_st(cpu, i, st(cpu, 0));

@@ -175,6 +175,14 @@ static void modrm_mem(struct enc *e, unsigned reg, unsigned disp)
     eb(e, (uint8_t)disp);
 }
 
+/* [r15 + disp32] operand (REX.B set by the caller). */
+static void modrm_mem32(struct enc *e, unsigned reg, uint32_t disp)
+{
+    eb(e, (uint8_t)(0x87 | (reg & 7) << 3));
+    for (unsigned i = 0; i < 4; i++)
+        eb(e, (uint8_t)(disp >> (8 * i)));
+}
+
 /* Emit [pfx] [REX] 0F [map bytes] op ModRM [imm]. rm < 0: memory. */
 static void simd(struct enc *e, uint8_t pfx, bool rexw, const uint8_t *op, unsigned oplen,
                  unsigned reg, int rm, int imm)
@@ -457,10 +465,10 @@ static void gen_x87(struct enc *e)
     /* store up to three results as m80 (fstp), one as m64, one as m32int */
     unsigned nst = rn(4);
     for (unsigned i = 0; i < nst; i++) {
-        eb(e, 0x41); eb(e, 0xdb); modrm_mem(e, 7, 0x80 + 16 * i);
+        eb(e, 0x41); eb(e, 0xdb); modrm_mem32(e, 7, 0x180 + 16 * i);
     }
-    if (rn(2)) { eb(e, 0x41); eb(e, 0xdd); modrm_mem(e, 2, 0xc0); }             /* fst m64 */
-    if (rn(2)) { eb(e, 0x41); eb(e, 0xdb); modrm_mem(e, 2, 0xd0); }             /* fist m32 */
+    if (rn(2)) { eb(e, 0x41); eb(e, 0xdd); modrm_mem32(e, 2, 0x1c0); }         /* fst m64 */
+    if (rn(2)) { eb(e, 0x41); eb(e, 0xdb); modrm_mem32(e, 2, 0x1d0); }         /* fist m32 */
 }
 
 static uint64_t interesting_bits(void)

@@ -90,6 +90,9 @@ int virtq_start(struct virtq *vq);
 /* 1 and a request, 0 when the queue is empty, -EFAULT/-EINVAL when the guest
  * broke the rules (caller marks the device broken). */
 int virtq_pop(struct virtq *vq, struct virtq_req *req);
+/* Whether the driver made requests available that virtq_pop has not taken
+ * yet (a hint: the guest may add more at any time). vq->lock held. */
+bool virtq_has_avail(struct virtq *vq);
 /* Return a request with `written` bytes written to its in-buffers (those
  * bytes are reported through virtio_mem.written first). */
 void virtq_push(struct virtq *vq, const struct virtq_req *req, uint32_t written);

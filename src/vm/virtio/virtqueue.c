@@ -85,6 +85,11 @@ static int add_seg(struct virtq_req *req, bool write, void *p, uint64_t gpa, uin
     return 0;
 }
 
+bool virtq_has_avail(struct virtq *vq)
+{
+    return vq->avail && load16_acq((uint8_t *)vq->avail + 2) != vq->last_avail;
+}
+
 int virtq_pop(struct virtq *vq, struct virtq_req *req)
 {
     if (!vq->ready)

@@ -131,6 +131,12 @@ static inline void barrier(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
 void vdrv_post(struct vdrv *d, unsigned q, const struct vdrv_seg *segs, unsigned n)
 {
+    vdrv_post_quiet(d, q, segs, n);
+    vdrv_kick(d, q);
+}
+
+void vdrv_post_quiet(struct vdrv *d, unsigned q, const struct vdrv_seg *segs, unsigned n)
+{
     struct vdrv_queue *vq = &d->q[q];
     uint16_t head = vq->next_desc;
     for (unsigned i = 0; i < n; i++) {
@@ -151,7 +157,6 @@ void vdrv_post(struct vdrv *d, unsigned q, const struct vdrv_seg *segs, unsigned
     vq->avail_idx++;
     __atomic_store_n((uint16_t *)(vq->avail + 2), vq->avail_idx, __ATOMIC_RELEASE);
     barrier();
-    vdrv_kick(d, q);
 }
 
 long vdrv_wait(struct vdrv *d, unsigned q, unsigned long spins)

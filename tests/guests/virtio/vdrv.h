@@ -53,6 +53,8 @@ long vdrv_transfer(struct vdrv *d, unsigned q, const struct vdrv_seg *segs, unsi
                    unsigned long spins);
 /* Post a chain without waiting; vdrv_poll returns the used length or -1. */
 void vdrv_post(struct vdrv *d, unsigned q, const struct vdrv_seg *segs, unsigned n);
+/* The same without the kick (several chains, then one vdrv_kick). */
+void vdrv_post_quiet(struct vdrv *d, unsigned q, const struct vdrv_seg *segs, unsigned n);
 long vdrv_wait(struct vdrv *d, unsigned q, unsigned long spins);
 /* Raw ring access for hostile tests. */
 struct vdrv_queue *vdrv_queue(struct vdrv *d, unsigned q);

@@ -90,8 +90,8 @@ static void io_alloc(struct io *r, uint32_t len)
     r->data = alloc(NULL, len, &r->dgpa);
 }
 
-static void io_post(struct vdrv *d, struct io *r, uint32_t type, uint64_t sector, uint32_t len,
-                    bool data_write)
+static void io_post_quiet(struct vdrv *d, struct io *r, uint32_t type, uint64_t sector,
+                          uint32_t len, bool data_write, bool kick)
 {
     memcpy(r->hdr, &type, 4);
     memset(r->hdr + 4, 0, 4);
@@ -100,9 +100,17 @@ static void io_post(struct vdrv *d, struct io *r, uint32_t type, uint64_t sector
     struct vdrv_seg segs[3] = { { r->hgpa, 16, false }, { r->dgpa, len, data_write },
                                 { r->sgpa, 1, true } };
     if (len)
-        vdrv_post(d, 0, segs, 3);
+        vdrv_post_quiet(d, 0, segs, 3);
     else
-        vdrv_post(d, 0, (struct vdrv_seg[]){ segs[0], segs[2] }, 2);
+        vdrv_post_quiet(d, 0, (struct vdrv_seg[]){ segs[0], segs[2] }, 2);
+    if (kick)
+        vdrv_kick(d, 0);
+}
+
+static void io_post(struct vdrv *d, struct io *r, uint32_t type, uint64_t sector, uint32_t len,
+                    bool data_write)
+{
+    io_post_quiet(d, r, type, sector, len, data_write, true);
 }
 
 static int io_do(struct vdrv *d, struct io *r, uint32_t type, uint64_t sector, uint32_t len,
@@ -129,14 +137,14 @@ static bool start(struct vdrv *d, const char *what)
     return ok;
 }
 
-/* 16 reads posted back to back (each sector range has its own pattern),
- * then all completions collected. */
+/* 16 reads posted at once, one kick (each sector range has its own
+ * pattern), then all completions collected. */
 static void burst(struct vdrv *d, const char *what)
 {
     struct io r[16];
     for (int i = 0; i < 16; i++) {
         io_alloc(&r[i], 4096);
-        io_post(d, &r[i], 0, (uint64_t)i * 8, 4096, true);
+        io_post_quiet(d, &r[i], 0, (uint64_t)i * 8, 4096, true, i == 15);
     }
     int got = 0;
     for (int i = 0; i < 16; i++)
@@ -178,14 +186,14 @@ static void raw_disk(const char *cache)
     tap_is_int(io_do(&d, &r, 0, (4 << 11) - 4, 4096, true), 1, "%s: read past the end: IOERR", what);
     urings(&c1);
     if (!strcmp(cache, "none"))
-        tap_ok(c1 - c0 >= 16, "%s: requests went through the ring (%lu completions)", what, c1 - c0);
+        tap_ok(c1 - c0 >= 15, "%s: the burst went through the ring (%lu completions)", what, c1 - c0);
     else
         tap_ok(1, "%s: ring used only for reads that would block (%lu completions)", what, c1 - c0);
     /* reset with requests in flight: dropped, no crash, works afterwards */
     struct io many[8];
     for (int i = 0; i < 8; i++) {
         io_alloc(&many[i], 4096);
-        io_post(&d, &many[i], 0, (uint64_t)i * 8, 4096, true);
+        io_post_quiet(&d, &many[i], 0, (uint64_t)i * 8, 4096, true, i == 7);
     }
     if (!start(&d, "after a reset with requests in flight"))
         return fake_machine_free(M);

@@ -10,6 +10,8 @@
  *   serial=ID     expected GET_ID
  *   ro=1          the disk is read-only: writes must fail (IOERR)
  *   bench=N       only do N 4 KiB reads (bench/virtio.py), then exit
+ *   qd=K          with bench: K reads posted at once (one kick), all K
+ *                 collected, again (K <= 16)
  */
 #include "guest_io.h"
 
@@ -42,6 +44,39 @@ static int req(uint32_t type, uint64_t sector, uint64_t data_gpa, uint32_t len, 
     return *status;
 }
 
+/* bench=N,qd=K: batches of K reads in flight together. */
+static void bench_batches(unsigned long n, unsigned k)
+{
+    static uint64_t hg[16], sg[16], dg[16];
+    static uint8_t *hdr[16], *status[16];
+    for (unsigned i = 0; i < k; i++) {
+        hdr[i] = g_alloc(0, 16, &hg[i]);
+        status[i] = g_alloc(0, 1, &sg[i]);
+        g_alloc(0, 4096, &dg[i]);
+    }
+    unsigned long done = 0;
+    while (done < n) {
+        unsigned m = n - done < k ? (unsigned)(n - done) : k;
+        for (unsigned i = 0; i < m; i++) {
+            uint32_t type = 0;
+            uint64_t sector = ((done + i) * 8) % 8192;
+            memcpy(hdr[i], &type, 4);
+            memcpy(hdr[i] + 8, &sector, 8);
+            *status[i] = 0xff;
+            struct vdrv_seg s[3] = { { hg[i], 16, false }, { dg[i], 4096, true }, { sg[i], 1, true } };
+            vdrv_post_quiet(&d, 0, s, 3);
+        }
+        vdrv_kick(&d, 0);
+        for (unsigned i = 0; i < m; i++)
+            if (vdrv_wait(&d, 0, SPINS) < 0)
+                guest_fail("bench batch read timed out");
+        for (unsigned i = 0; i < m; i++)
+            if (*status[i] != 0)
+                guest_fail("bench read %lu failed", done + i);
+        done += m;
+    }
+}
+
 static void expect_fill(const uint8_t *buf, unsigned len, uint8_t v, const char *what)
 {
     for (unsigned i = 0; i < len; i++)
@@ -67,10 +102,15 @@ int guest_main(const char *cmdline)
     uint64_t bg;
     uint8_t *buf = g_alloc(0, CHUNK, &bg);
     if (cmdline_get(cmdline, "bench", arg, sizeof(arg))) {
-        unsigned long n = parse_ulong(arg);
-        for (unsigned long i = 0; i < n; i++)
-            if (req(0, (i * 8) % 8192, bg, 4096, true) != 0)
-                guest_fail("bench read %lu failed", i);
+        unsigned long n = parse_ulong(arg), k = 1;
+        if (cmdline_get(cmdline, "qd", arg, sizeof(arg)))
+            k = parse_ulong(arg);
+        if (k > 1 && k <= 16)
+            bench_batches(n, (unsigned)k);
+        else
+            for (unsigned long i = 0; i < n; i++)
+                if (req(0, (i * 8) % 8192, bg, 4096, true) != 0)
+                    guest_fail("bench read %lu failed", i);
         gprintf("vblk: bench %lu reads done\n", n);
         return 0;
     }

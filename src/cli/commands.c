@@ -15,6 +15,7 @@ extern const struct cli_command cmd_bridge;
 extern const struct cli_command cmd_net_list, cmd_net_info, cmd_net_uuid, cmd_net_name, cmd_net_dumpxml, cmd_net_define, cmd_net_undefine,
     cmd_net_create, cmd_net_start, cmd_net_destroy, cmd_net_autostart, cmd_net_edit, cmd_net_dhcp_leases, cmd_net_update;
 extern const struct cli_command cmd_img;
+extern const struct cli_command cmd_install;
 
 const struct cli_command *const cli_commands[] = {
     &cmd_help,
@@ -49,6 +50,7 @@ const struct cli_command *const cli_commands[] = {
     &cmd_domblklist,
     &cmd_domblkinfo,
     &cmd_domifaddr,
+    &cmd_install,
     &cmd_attach_interface,
     &cmd_detach_interface,
     &cmd_setmem,

@@ -449,7 +449,8 @@ def test_location_linux_guest_tcg(daemon, tmp_path):
                              env=vm.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
         try:
-            seen = read_until(p, mark.encode() + b"\r\n", timeout=900)
+            want = f"VIRTKIT-CMDLINE: console=ttyS0 panic=-1 {mark}".encode()
+            seen = read_until(p, want, timeout=900)
         finally:
             p.kill()
             p.wait()

@@ -79,11 +79,28 @@ static void set_tag(struct cpu_x86 *cpu, unsigned p, unsigned t)
     cpu->fpu.ftw = (uint16_t)((cpu->fpu.ftw & ~(3u << (2 * p))) | t << (2 * p));
 }
 
+/* Exceptions raised by the current instruction (cpu_op_x87 decides from
+ * them whether an unmasked one suppresses its results). Per vCPU thread. */
+static _Thread_local unsigned raised;
+
 static void fpu_exc(struct cpu_x86 *cpu, unsigned bits)
 {
+    raised |= bits;
     cpu->fpu.fsw |= (uint16_t)bits;
     if (bits & ~cpu->fpu.fcw & 0x3f)
         cpu->fpu.fsw |= FSW_ES | 0x8000u;    /* ES and B */
+}
+
+/* An unmasked invalid, overflow or underflow exception suppresses a store
+ * to memory (the instruction then leaves the stack alone too). */
+static _Thread_local bool store_blocked;
+static bool block_store(struct cpu_x86 *cpu)
+{
+    if (raised & ~cpu->fpu.fcw & (FSW_IE | FSW_OE | FSW_UE)) {
+        store_blocked = true;
+        return true;
+    }
+    return false;
 }
 
 static bool empty(const struct cpu_x86 *cpu, unsigned i) { return tag(cpu, phys(cpu, i)) == TAG_EMPTY; }
@@ -227,21 +244,29 @@ static void write_real(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned 
 {
     uint64_t off = ea(cpu, in);
     if (size == 4) {
+        volatile f80 vin = v;       /* volatiles keep the work inside the bracket */
         uint16_t fsaved = fp_begin(cpu);
-        float f = (float)v;
+        volatile float f = (float)vin;
         fp_end(cpu, fsaved);
+        float fv = f;
         uint32_t u;
-        memcpy(&u, &f, 4);
-        cpu_write_mem(cpu, in->seg, off, 4, u);
+        memcpy(&u, &fv, 4);
+        if (!block_store(cpu))
+            cpu_write_mem(cpu, in->seg, off, 4, u);
     } else if (size == 8) {
+        volatile f80 vin = v;
         uint16_t fsaved = fp_begin(cpu);
-        double d = (double)v;
+        volatile double d = (double)vin;
         fp_end(cpu, fsaved);
+        double dv = d;
         uint64_t u;
-        memcpy(&u, &d, 8);
-        cpu_write_mem(cpu, in->seg, off, 8, u);
+        memcpy(&u, &dv, 8);
+        if (!block_store(cpu))
+            cpu_write_mem(cpu, in->seg, off, 8, u);
     } else {
         struct cpu_f80 r = from_ld(v);
+        if (block_store(cpu))
+            return;
         cpu_write_mem(cpu, in->seg, off + 8, 2, r.sexp);
         cpu_write_mem(cpu, in->seg, off, 8, r.mant);
     }
@@ -256,9 +281,11 @@ static void write_int(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned s
     if (trunc) {
         r = truncl(v);
     } else {
+        volatile f80 vin = v;
         uint16_t fsaved = fp_begin(cpu);
-        r = nearbyintl(v);
+        volatile f80 vr = nearbyintl(vin);
         fp_end(cpu, fsaved);
+        r = vr;
     }
     f80 lim = size == 2 ? 32768.0L : size == 4 ? 2147483648.0L : 9223372036854775808.0L;
     uint64_t out;
@@ -270,7 +297,8 @@ static void write_int(struct cpu_x86 *cpu, const struct cpu_insn *in, unsigned s
             fpu_exc(cpu, FSW_PE);
         out = (uint64_t)(int64_t)r;
     }
-    cpu_write_mem(cpu, in->seg, ea(cpu, in), size, out);
+    if (!block_store(cpu))
+        cpu_write_mem(cpu, in->seg, ea(cpu, in), size, out);
 }
 
 /* ---- arithmetic and compares ---------------------------------------------- */
@@ -510,13 +538,17 @@ static f80 read_bcd(struct cpu_x86 *cpu, const struct cpu_insn *in)
 static void write_bcd(struct cpu_x86 *cpu, const struct cpu_insn *in, f80 v)
 {
     uint64_t off = ea(cpu, in);
+    volatile f80 vin = v;
     uint16_t fsaved = fp_begin(cpu);
-    f80 r = nearbyintl(v);
+    volatile f80 vr = nearbyintl(vin);
     fp_end(cpu, fsaved);
+    f80 r = vr;
     uint64_t lo = 0;
     uint16_t hi;
     if (isnan(r) || fabsl(r) >= 1e18L) {
         fpu_exc(cpu, FSW_IE);
+        if (block_store(cpu))
+            return;
         lo = 0;
         hi = 0xffff;
         cpu_write_mem(cpu, in->seg, off + 8, 2, hi);
@@ -529,6 +561,8 @@ static void write_bcd(struct cpu_x86 *cpu, const struct cpu_insn *in, f80 v)
     hi = (uint16_t)((u % 10) | ((u / 10) % 10) << 4);
     if (signbit(r))
         hi |= 0x8000;
+    if (block_store(cpu))
+        return;
     cpu_write_mem(cpu, in->seg, off + 8, 2, hi);
     cpu_write_mem(cpu, in->seg, off, 8, lo);
 }
@@ -695,7 +729,42 @@ static void check_pending(struct cpu_x86 *cpu)
         cpu_raise_noerr(cpu, EXC_MF);
 }
 
+static void x87_exec(struct cpu_x86 *cpu, const struct cpu_insn *in);
+static void update_es(struct cpu_x86 *cpu);
+
+/* Unmasked exceptions: an unmasked invalid-operation, denormal or
+ * divide-by-zero exception (detected before the computation), or a store
+ * to memory an unmasked invalid/overflow/underflow suppressed, leaves the
+ * registers, tags and TOP as they were; the exception flags, ES and B
+ * are set and #MF follows at the next waiting instruction. (Unmasked
+ * overflow/underflow: the bias of register results and the tininess rule
+ * of stores are not modelled.) */
 void cpu_op_x87(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    struct cpu_f80 st0[8];
+    uint16_t ftw0 = cpu->fpu.ftw, fsw0 = cpu->fpu.fsw;
+    bool unmasked = (~cpu->fpu.fcw & 0x3f) != 0;
+    if (unmasked)                   /* only then can results be suppressed */
+        memcpy(st0, cpu->fpu.st, sizeof(st0));
+    raised = 0;
+    store_blocked = false;
+    x87_exec(cpu, in);
+    if (!unmasked || !(store_blocked || (raised & ~cpu->fpu.fcw & (FSW_IE | FSW_DE | FSW_ZE))))
+        return;
+    /* the registers, tags and TOP stay; the condition codes and EFLAGS
+     * are those the instruction set (the masked response's, as the
+     * hardware does for a stack fault); only the exceptions detected
+     * before the computation are reported */
+    memcpy(cpu->fpu.st, st0, sizeof(st0));
+    cpu->fpu.ftw = ftw0;
+    uint16_t exc = (uint16_t)((fsw0 & 0x3f) | (raised & (FSW_IE | FSW_DE | FSW_ZE | FSW_SF)));
+    if (store_blocked)
+        exc |= (uint16_t)(raised & (FSW_OE | FSW_UE));
+    cpu->fpu.fsw = (uint16_t)((cpu->fpu.fsw & ~(0x3800u | 0x7fu)) | (fsw0 & 0x3800u) | exc);
+    update_es(cpu);
+}
+
+static void x87_exec(struct cpu_x86 *cpu, const struct cpu_insn *in)
 {
     unsigned op = in->op, r = in->reg & 7, i = in->rm & 7;
     if (op == 0x9b) {               /* FWAIT (op_fwait checked CR0.MP/TS) */
@@ -738,7 +807,10 @@ void cpu_op_x87(struct cpu_x86 *cpu, const struct cpu_insn *in)
         }
         case 0xd9:
             switch (r) {
-            case 0: push(cpu, read_real(cpu, in, 4)); return;
+            case 0:                 /* an unmasked DE does not stop a load */
+                push(cpu, read_real(cpu, in, 4));
+                raised &= ~FSW_DE;
+                return;
             case 2: write_real(cpu, in, 4, st(cpu, 0)); return;
             case 3: write_real(cpu, in, 4, st(cpu, 0)); pop(cpu); return;
             case 4: load_env(cpu, ea(cpu, in), in); return;
@@ -762,7 +834,10 @@ void cpu_op_x87(struct cpu_x86 *cpu, const struct cpu_insn *in)
             }
         case 0xdd:
             switch (r) {
-            case 0: push(cpu, read_real(cpu, in, 8)); return;
+            case 0:
+                push(cpu, read_real(cpu, in, 8));
+                raised &= ~FSW_DE;
+                return;
             case 1: write_int(cpu, in, 8, st(cpu, 0), true); pop(cpu); return;
             case 2: write_real(cpu, in, 8, st(cpu, 0)); return;
             case 3: write_real(cpu, in, 8, st(cpu, 0)); pop(cpu); return;

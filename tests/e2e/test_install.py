@@ -19,7 +19,7 @@ import uuid as uuidlib
 
 import pytest
 
-from conftest import ASSETS, TOP, binary, needs_tool, run
+from conftest import ASSETS, TOP, binary, needs_root, needs_tool, run
 from test_daemon import Daemon, read_until
 
 pytestmark = needs_tool("xorriso")
@@ -264,6 +264,110 @@ def test_location_directory_tree(daemon, tmp_path):
     daemon.ok("destroy", "t")
 
 
+# ---- a NAT network (the journey's network:mynet) ----------------------------------
+
+MYNET = """<network>
+  <name>mynet</name>
+  <forward mode='nat'><nat><port start='1024' end='65535'/></nat></forward>
+  <bridge name='virbr0' stp='on' delay='0'/>
+  <ip address='192.168.120.1' netmask='255.255.255.0'>
+    <dhcp><range start='192.168.120.100' end='192.168.120.200'/></dhcp>
+  </ip>
+</network>
+"""
+
+
+class NetnsDaemon(InstallDaemon):
+    """The daemon inside a private network namespace (bridges, TAPs,
+    nftables and dnsmasq stay in there)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ns = f"vkinst-{uuidlib.uuid4().hex[:8]}"
+
+    def start(self):
+        r = run(["ip", "netns", "add", self.ns])
+        if r.returncode != 0:
+            pytest.skip(f"SKIP: cannot create a network namespace: {r.stderr.strip()}")
+        run(["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"])
+        log = open(self.root / "virtkitd.log", "a")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, binary("virtkitd"),
+                                      "--root", str(self.root)],
+                                     env=self.env, stdout=log, stderr=log)
+        sock = self.run / "virtkit-sock"
+        for _ in range(500):
+            if self.proc.poll() is not None:
+                pytest.fail("virtkitd exited: " + (self.root / "virtkitd.log").read_text())
+            if sock.exists() and self.virtkit("list").returncode == 0:
+                return self
+            time.sleep(0.02)
+        pytest.fail("virtkitd did not start")
+
+    def cleanup(self):
+        for net in ("mynet", "default"):
+            self.virtkit("net-destroy", net)
+        super().cleanup()
+        for p in pathlib.Path("/proc").iterdir():     # a dnsmasq left by a failure
+            try:
+                cmd = (p / "cmdline").read_bytes().split(b"\0")
+                if cmd[0].endswith(b"dnsmasq") and any(str(self.root).encode() in c for c in cmd):
+                    os.kill(int(p.name), 9)
+            except (OSError, ValueError, IndexError):
+                pass
+        run(["ip", "netns", "del", self.ns])
+
+
+@needs_root
+@needs_tool("nft")
+@needs_tool("dnsmasq")
+def test_install_on_nat_network(iso, tmp_path):
+    d = NetnsDaemon()
+    try:
+        d.start()
+        (d.root / "mynet.xml").write_text(MYNET)
+        d.ok("net-define", d.root / "mynet.xml")
+        d.ok("net-start", "mynet")
+        disk = tmp_path / "deb12.qcow2"
+        r = d.install("--name", "deb12", "--description", "Test VM", "--ram", "256", "--vcpus", "1",
+                      "--os-variant", "debian12", "--disk", f"path={disk},bus=virtio,size=1",
+                      "--graphics", "none", "--location", iso, "--network", "network:mynet",
+                      "--console", "pty,target_type=serial", "--noautoconsole",
+                      "--virt-type", "qemu", "-x", "console=ttyS0,115200n8 serial")
+        assert r.returncode == 0, r.stderr
+        live = d.ok("dumpxml", "deb12")
+        assert "<interface type='network'>" in live and "<source network='mynet'/>" in live
+        mac = live.split("<mac address='")[1].split("'")[0]
+        assert mac.startswith("52:54:00:")
+        rows = d.ok("domiflist", "deb12").splitlines()
+        assert rows[2].split()[1:] == ["network", "mynet", "virtio", mac], rows
+        assert rows[2].split()[0].startswith("vnet")
+        # the persistent definition keeps the same interface
+        assert f"<mac address='{mac}'/>" in d.ok("dumpxml", "deb12", "--inactive")
+        log = (d.logs / "domains" / "deb12.log").read_text()
+        assert f"mac={mac}" in log
+        d.ok("destroy", "deb12")
+        # without --network the active network 'default' would be used; here
+        # there is none: no interface
+        r = d.install("--name", "nonet", "--ram", "64", "--disk", "none", "--location", iso,
+                      "--noautoconsole", "--virt-type", "qemu")
+        assert r.returncode == 0, r.stderr
+        assert "<interface" not in d.ok("dumpxml", "nonet")
+        d.ok("destroy", "nonet")
+        # with an active 'default' network, that one (as virt-install)
+        dflt = MYNET.replace("mynet", "default").replace("virbr0", "virbr1").replace("120", "121")
+        (d.root / "default.xml").write_text(dflt)
+        d.ok("net-define", d.root / "default.xml")
+        d.ok("net-start", "default")
+        r = d.install("--name", "dflt", "--ram", "64", "--disk", "none", "--location", iso,
+                      "--noautoconsole", "--virt-type", "qemu")
+        assert r.returncode == 0, r.stderr
+        assert "<source network='default'/>" in d.ok("dumpxml", "dflt", "--inactive")
+        d.ok("destroy", "dflt")
+        d.ok("net-destroy", "default")
+    finally:
+        d.cleanup()
+
+
 # ---- --import ------------------------------------------------------------------
 
 def test_import_existing_disk(daemon, tmp_path):
@@ -328,7 +432,7 @@ def test_bad_inputs_leave_nothing(daemon, iso, tmp_path):
           "--location", make_iso(tmp_path / "plain.iso", {"docs/readme.txt": b"x"})],
          1, "Could not find an installable distribution"),
         (["--name", "a", "--disk", f"path={disk},size=1", "--location", tmp_path / "notiso.iso"],
-         1, "notiso.iso"),
+         1, "notiso.iso' is not an ISO 9660 image"),
         (["--name", "a", "--disk", f"path={disk},size=ten", "--location", iso],
          2, "size='ten' is not a size in GiB"),
         (["--name", "a", "--disk", f"path={disk},size=-1", "--location", iso],

@@ -292,6 +292,7 @@ struct plan {
     const struct inst_layout *layout;
     const char *iso;            /* --location / --cdrom source */
     bool iso_is_dir;
+    bool net_given;             /* any --network (none included) */
     char kernel_out[PATH_MAX], initrd_out[PATH_MAX];
     bool extracted;
 };
@@ -467,6 +468,7 @@ static int build_plan(struct args *a, struct plan *p)
     }
     if (net_none && in->n_nics)
         return cli_usage_error(&cmd_install, "--network none excludes other --network options");
+    p->net_given = a->n_nets > 0;
     for (int i = 0; i < in->n_nics; i++)
         if (!in->nics[i].mac[0])
             inst_random_mac(in->nics[i].mac);
@@ -598,11 +600,33 @@ static int call(struct vk_client *cl, const char *method, struct json_object *pa
     return vk_client_call(cl, method, params, res, err);
 }
 
+/* Without --network virt-install uses the network 'default' when it is
+ * active; else the guest has no interface (virtkit has no user-mode NAT). */
+static void default_network(struct vk_client *cl, struct plan *p)
+{
+    if (p->net_given || p->in.n_nics >= INST_MAX_NICS)
+        return;
+    struct json_object *q = json_object_new_object(), *res = NULL;
+    json_object_object_add(q, "network", json_object_new_string("default"));
+    struct vk_err err = { 0 };
+    if (vk_client_call(cl, "network.info", q, &res, &err) < 0)
+        return;
+    if (vj_bool(res, "active")) {
+        struct inst_nic *n = &p->in.nics[p->in.n_nics++];
+        memset(n, 0, sizeof(*n));
+        snprintf(n->type, sizeof(n->type), "network");
+        snprintf(n->source, sizeof(n->source), "default");
+        inst_random_mac(n->mac);
+    }
+    json_object_put(res);
+}
+
 /* Checks against the daemon before anything is made: the name is free,
  * every network named exists. */
-static int preflight(struct vk_client *cl, const struct plan *p)
+static int preflight(struct vk_client *cl, struct plan *p)
 {
     struct vk_err err = { 0 };
+    default_network(cl, p);
     if (call(cl, "domain.info", virsh_dom_params(p->in.name), NULL, &err) == 0)
         return cli_error("install", "Guest name '%s' is already in use.", p->in.name);
     if (vk_client_last_code(cl) != VK_RPC_E_NO_DOMAIN)

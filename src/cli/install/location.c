@@ -62,7 +62,7 @@ static int open_iso(const char *path, struct archive **out, struct vk_err *err)
         return vk_err_set(err, -ENOMEM, "out of memory");
     archive_read_support_format_iso9660(a);
     if (archive_read_open_filename(a, path, 64 * 1024) != ARCHIVE_OK) {
-        int r = vk_err_set(err, -EINVAL, "%s: %s", path, archive_error_string(a));
+        int r = vk_err_set(err, -EINVAL, "'%s' is not an ISO 9660 image (%s)", path, archive_error_string(a));
         archive_read_free(a);
         return r;
     }
@@ -129,7 +129,10 @@ static int list_iso(const char *path, struct iso_list *l, struct vk_err *err)
         }
     }
     if (ar != ARCHIVE_EOF) {
-        r = vk_err_set(err, -EIO, "%s: %s", path, archive_error_string(a));
+        if (!l->n)
+            r = vk_err_set(err, -EINVAL, "'%s' is not an ISO 9660 image (%s)", path, archive_error_string(a));
+        else
+            r = vk_err_set(err, -EIO, "reading '%s': %s", path, archive_error_string(a));
         archive_read_free(a);
         return r;
     }
@@ -207,15 +210,15 @@ int location_probe(const char *location, const struct inst_layout **layout, stru
         free(l.e);
         return r;
     }
-    r = no_layout(location, err);
-    for (size_t i = 0; i < VK_ARRAY_SIZE(layouts); i++)
-        if (lookup(&l, layouts[i].kernel) && lookup(&l, layouts[i].initrd)) {
-            *layout = &layouts[i];
-            r = 0;
-            break;
-        }
+    const struct inst_layout *found = NULL;
+    for (size_t i = 0; i < VK_ARRAY_SIZE(layouts) && !found; i++)
+        if (lookup(&l, layouts[i].kernel) && lookup(&l, layouts[i].initrd))
+            found = &layouts[i];
     free(l.e);
-    return r;
+    if (!found)
+        return no_layout(location, err);
+    *layout = found;
+    return 0;
 }
 
 /* Copy fd `in` (or the current archive entry when a != NULL) to a temp file

@@ -511,56 +511,116 @@ def newc(files):
     return out
 
 
+# /init of the test installer: shows its command line until a line comes
+# in on the console, then powers off (as an installer ends).
 CMDLINE_INIT = b"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
-while true; do echo "VIRTKIT-CMDLINE: $(cat /proc/cmdline)"; sleep 2; done
+while true; do
+    echo "VIRTKIT-CMDLINE: $(cat /proc/cmdline)"
+    read -t 2 line && break
+done
+echo "VIRTKIT-INSTALLER: done, powering off"
+poweroff -f
 """
 
 
-def test_location_linux_guest_tcg(daemon, tmp_path):
-    """The journey: install from an ISO with Debian's layout holding
-    Debian's cloud kernel and a busybox initramfs whose /init prints
-    /proc/cmdline; on the software CPU; the extra args reach the kernel."""
+@pytest.fixture(scope="module")
+def linux_iso(tmp_path_factory):
+    """An ISO with Debian's layout: Debian's cloud kernel and the busybox
+    initramfs with the /init above appended (the kernel unpacks both
+    archives in order, the second /init wins)."""
     kernel = ASSETS / "kernel" / "vmlinuz"
     if not kernel.exists() or not (ASSETS / "busybox").exists():
         pytest.skip(f"SKIP: guest assets missing in {ASSETS} (run scripts/bootstrap)")
     r = run([binary("virtkit-vm"), "--help"])
     if "tcg" not in r.stdout + r.stderr:
         pytest.skip("SKIP: virtkit-vm has no software CPU (--accel tcg)")
-    base = tmp_path / "base.cpio.gz"
+    d = tmp_path_factory.mktemp("linuxiso")
+    d.chmod(0o755)
+    base = d / "base.cpio.gz"
     r = run([str(TOP / "scripts" / "mkinitramfs"), str(base)], timeout=300)
     assert r.returncode == 0, r.stderr
-    # a second archive replaces /init (the kernel unpacks both, in order)
     initrd = base.read_bytes() + gzip.compress(newc({"init": (0o100755, CMDLINE_INIT)}))
-    tmp_path.chmod(0o755)
-    iso = layout_iso(tmp_path / "debian-12-netinst.iso", kernel=kernel.read_bytes(), initrd=initrd)
-    daemon.stop()
-    vm = InstallDaemon(emulator=binary("virtkit-vm"))
+    return layout_iso(d / "debian-12-netinst.iso", kernel=kernel.read_bytes(), initrd=initrd)
+
+
+@pytest.fixture
+def vm_daemon():
+    d = InstallDaemon(emulator=binary("virtkit-vm"))
     try:
-        vm.start()
-        disk = tmp_path / "deb12.qcow2"
-        mark = f"virtkit.install={uuidlib.uuid4().hex[:8]}"
-        r = vm.install("--name", "deb12", "--description", "Test VM", "--ram", "256", "--vcpus", "1",
-                       "--os-variant", "debian12", "--disk", f"path={disk},bus=virtio,size=1",
-                       "--graphics", "none", "--location", iso, "--network", "none",
-                       "--console", "pty,target_type=serial", "--virt-type", "qemu",
-                       "--noautoconsole", "-x", f"console=ttyS0 panic=-1 {mark}", timeout=300)
-        assert r.returncode == 0, r.stderr
-        assert qemu_img_info(disk)["format"] == "qcow2"
-        assert vm.state("deb12") == "running (booted)"
-        p = subprocess.Popen([binary("virtkit"), "-c", "virtkit:///system", "console", "deb12"],
-                             env=vm.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
-        try:
-            want = f"VIRTKIT-CMDLINE: console=ttyS0 panic=-1 {mark}".encode()
-            seen = read_until(p, want, timeout=900)
-        finally:
+        yield d.start()
+    finally:
+        d.cleanup()
+
+
+def test_location_linux_guest_tcg(vm_daemon, linux_iso, tmp_path):
+    """--noautoconsole: the disk, the definition, the running installer;
+    `virtkit console` shows the extra args reached the kernel."""
+    vm = vm_daemon
+    disk = tmp_path / "deb12.qcow2"
+    mark = f"virtkit.install={uuidlib.uuid4().hex[:8]}"
+    r = vm.install("--name", "deb12", "--description", "Test VM", "--ram", "256", "--vcpus", "1",
+                   "--os-variant", "debian12", "--disk", f"path={disk},bus=virtio,size=1",
+                   "--graphics", "none", "--location", linux_iso, "--network", "none",
+                   "--console", "pty,target_type=serial", "--virt-type", "qemu",
+                   "--noautoconsole", "-x", f"console=ttyS0 panic=-1 {mark}", timeout=300)
+    assert r.returncode == 0, r.stderr
+    info = qemu_img_info(disk)
+    assert info["format"] == "qcow2" and info["virtual-size"] == 1 << 30
+    assert vm.state("deb12") == "running (booted)"
+    live = vm.ok("dumpxml", "deb12")
+    assert f"<source file='{linux_iso}'/>" in live and "device='cdrom'" in live
+    p = subprocess.Popen([binary("virtkit"), "-c", "virtkit:///system", "console", "deb12"],
+                         env=vm.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        want = f"VIRTKIT-CMDLINE: console=ttyS0 panic=-1 {mark}".encode()
+        seen = read_until(p, want, timeout=900)
+    finally:
+        p.kill()
+        p.wait()
+    text = seen.decode(errors="replace")
+    assert want.decode() in text, text[-3000:]
+    assert "<kernel>" not in vm.ok("dumpxml", "deb12", "--inactive")
+    vm.ok("destroy", "deb12")
+
+
+def test_location_linux_guest_autoconsole(vm_daemon, linux_iso, tmp_path):
+    """The journey's command as typed: install lands on the installer's
+    serial console; when the installer powers off, install reports the end
+    and the final definition (no installer kernel, no ISO) stays."""
+    vm = vm_daemon
+    disk = tmp_path / "deb12.qcow2"
+    p = subprocess.Popen(
+        [binary("virtkit"), "-c", "virtkit:///system", "install", "--name", "deb12",
+         "--description", "Test VM", "--ram", "256", "--vcpus", "1", "--os-variant", "debian12",
+         "--disk", f"path={disk},bus=virtio,size=1", "--graphics", "none",
+         "--location", str(linux_iso), "--network", "none", "--console", "pty,target_type=serial",
+         "--virt-type", "qemu", "-x", "console=ttyS0,115200n8 serial"],
+        env=vm.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        seen = read_until(p, b"VIRTKIT-CMDLINE: console=ttyS0,115200n8 serial", timeout=900)
+        assert b"VIRTKIT-CMDLINE: console=ttyS0,115200n8 serial" in seen, seen[-3000:]
+        p.stdin.write(b"go\r")          # the "installer" finishes and powers off
+        p.stdin.flush()
+        # stdin stays open: the console relay ends when the guest does
+        seen += read_until(p, b"Domain creation completed.", timeout=900)
+        p.stdin.close()
+        p.wait(timeout=120)
+        seen += p.stdout.read()
+        err = p.stderr.read()
+    finally:
+        if p.poll() is None:
             p.kill()
             p.wait()
-        text = seen.decode(errors="replace")
-        assert f"VIRTKIT-CMDLINE: console=ttyS0 panic=-1 {mark}" in text, text[-3000:]
-        assert "<kernel>" not in vm.ok("dumpxml", "deb12", "--inactive")
-        vm.ok("destroy", "deb12")
-    finally:
-        vm.cleanup()
+    text = seen.decode(errors="replace")
+    assert p.returncode == 0, err
+    for line in ("Starting install...", "Allocating 'deb12.qcow2'", "Creating domain...",
+                 "Running text console command: virtkit --connect virtkit:///system console deb12",
+                 "Connected to domain 'deb12'", "VIRTKIT-INSTALLER: done, powering off",
+                 "Domain has shutdown. Continuing.", "Domain creation completed."):
+        assert line in text, (line, text[-3000:])
+    assert vm.state("deb12") == "shut off (shutdown)"
+    final = vm.ok("dumpxml", "deb12")
+    assert "<kernel>" not in final and str(linux_iso) not in final and f"<source file='{disk}'/>" in final

@@ -707,10 +707,11 @@ static int dom_state(const char *uuid, char *state, size_t len)
     return 0;
 }
 
-/* Wait until the domain is shut off; minutes < 0 = forever. 1 = timed out. */
-static int wait_shutoff(const char *uuid, long minutes)
+/* Wait until the domain is shut off; minutes < 0 = forever (seconds are
+ * added to the limit). 1 = timed out. */
+static int wait_shutoff(const char *uuid, long minutes, long seconds)
 {
-    time_t end = time(NULL) + minutes * 60;
+    time_t end = time(NULL) + minutes * 60 + seconds;
     for (;;) {
         char st[32];
         if (dom_state(uuid, st, sizeof(st)) < 0)
@@ -731,9 +732,15 @@ static int finish(const struct args *a, const struct plan *p)
     if (!a->noautoconsole) {
         printf("Running text console command: virtkit --connect %s console %s\n", uri_name(), p->in.name);
         fflush(stdout);
-        int r = virsh_console("install", p->in.uuid, false);
+        bool guest_left = false;
+        int r = virsh_console_ex("install", p->in.uuid, false, &guest_left);
         if (r != CLI_OK)
             return r;
+        /* The relay ends when the VM closes its serial port, a moment
+         * before the daemon has reaped it: let the state catch up (bounded,
+         * for the case where another client took the console over). */
+        if (guest_left && wait_shutoff(p->in.uuid, 0, 10) < 0)
+            return CLI_FAIL;
     }
     if (dom_state(p->in.uuid, st, sizeof(st)) < 0)
         return CLI_FAIL;
@@ -742,7 +749,7 @@ static int finish(const struct args *a, const struct plan *p)
         long minutes = a->wait ? strtol(a->wait, NULL, 10) : -1;
         printf("Domain installation still in progress. Waiting for installation to complete.\n");
         fflush(stdout);
-        int r = wait_shutoff(p->in.uuid, minutes);
+        int r = wait_shutoff(p->in.uuid, minutes, 0);
         if (r < 0)
             return CLI_FAIL;
         if (r == 1)

@@ -32,6 +32,13 @@ const struct cli_command cmd_console = {
 
 int virsh_console(const char *cmd, const char *dom, bool force)
 {
+    return virsh_console_ex(cmd, dom, force, NULL);
+}
+
+int virsh_console_ex(const char *cmd, const char *dom, bool force, bool *remote_closed)
+{
+    if (remote_closed)
+        *remote_closed = false;
     struct vk_client *cl = virsh_connect(cmd);
     if (!cl)
         return CLI_FAIL;
@@ -68,8 +75,11 @@ int virsh_console(const char *cmd, const char *dom, bool force)
             break;
         if (fds[0].revents) {
             ssize_t k = read(sock, buf, sizeof(buf));
-            if (k <= 0)
+            if (k <= 0) {
+                if (remote_closed)
+                    *remote_closed = true;
                 break;          /* the guest went away or another client took over */
+            }
             if (vk_write_full(1, buf, (size_t)k) < 0)
                 break;
         }

@@ -68,4 +68,8 @@ int virsh_simple(const struct cli_command *c, int argc, char **argv, const char 
 const char *virsh_dom_name(struct json_object *info, const char *fallback);
 /* console relay (cmd_console.c): attach to a running domain */
 int virsh_console(const char *cmd, const char *dom, bool force);
+/* The same; *remote_closed tells whether the daemon ended the relay (the
+ * guest's serial port closed, i.e. the VM went away, or another client
+ * took over) rather than the user (^], end of input). */
+int virsh_console_ex(const char *cmd, const char *dom, bool force, bool *remote_closed);
 #endif

@@ -350,7 +350,66 @@ static bool move_op(struct cpu_x86 *cpu, const struct cpu_insn *in)
     }
 }
 
+static void sse_exec(struct cpu_x86 *cpu, const struct cpu_insn *in);
+
+/* Unmasked SIMD floating-point exceptions. With every exception masked
+ * (what operating systems leave user code) instructions run directly.
+ * Otherwise the instruction runs on a copy-backed state: the MXCSR flags
+ * it raises are collected and, if one is unmasked, its results are undone
+ * (registers, flags), only the exceptions detected before the computation
+ * are flagged when one of those is unmasked (invalid, denormal, divide by
+ * zero), and #XM is raised (#UD when CR4.OSXMMEXCPT is clear), as the SDM
+ * describes for SSE. Instructions that store to memory raise no SIMD
+ * floating-point exceptions, so memory never needs undoing. */
 void cpu_op_sse(struct cpu_x86 *cpu, const struct cpu_insn *in)
+{
+    uint32_t mx = cpu->fpu.mxcsr;
+    /* 0F AE (LDMXCSR, FXRSTOR, XRSTOR...) replaces MXCSR and raises none */
+    if ((mx & MXCSR_MASKS) == MXCSR_MASKS || (in->map == 1 && in->op == 0xae)) {
+        sse_exec(cpu, in);
+        return;
+    }
+    xmm_t x[16];
+    struct cpu_f80 st[8];
+    uint64_t r[16];
+    memcpy(x, cpu->fpu.xmm, sizeof(x));
+    memcpy(st, cpu->fpu.st, sizeof(st));
+    memcpy(r, cpu->r, sizeof(r));
+    uint32_t fl = cpu_arith_flags(cpu);
+    /* the flags are collected from zero: a fault (#PF, #GP) on the way out
+     * must put the guest's flags back before it propagates */
+    static _Thread_local uint32_t mx_saved;
+    mx_saved = mx;
+    jmp_buf outer;
+    memcpy(outer, cpu->jb, sizeof(jmp_buf));
+    int code = setjmp(cpu->jb);
+    if (code) {
+        cpu->fpu.mxcsr = (cpu->fpu.mxcsr & ~0x3fu) | (mx_saved & 0x3f);
+        memcpy(cpu->jb, outer, sizeof(jmp_buf));
+        longjmp(cpu->jb, code);
+    }
+    cpu->fpu.mxcsr &= ~0x3fu;
+    sse_exec(cpu, in);
+    memcpy(cpu->jb, outer, sizeof(jmp_buf));
+    uint32_t raised = cpu->fpu.mxcsr & 0x3f;
+    uint32_t unmasked = raised & ~(mx >> 7) & 0x3f;
+    cpu->fpu.mxcsr = (cpu->fpu.mxcsr & ~0x3fu) | (mx & 0x3f);
+    if (!unmasked) {
+        cpu->fpu.mxcsr |= raised;
+        return;
+    }
+    uint32_t pre = MXCSR_IE | MXCSR_DE | MXCSR_ZE;
+    cpu->fpu.mxcsr |= (unmasked & pre) ? (raised & pre) : raised;
+    memcpy(cpu->fpu.xmm, x, sizeof(x));
+    memcpy(cpu->fpu.st, st, sizeof(st));
+    memcpy(cpu->r, r, sizeof(r));
+    cpu_set_arith_flags(cpu, fl);
+    if (cpu->cr4 & CR4_OSXMMEXCPT)
+        cpu_raise_noerr(cpu, EXC_XM);
+    cpu_ud(cpu);
+}
+
+static void sse_exec(struct cpu_x86 *cpu, const struct cpu_insn *in)
 {
     bool done = false;
     switch (in->map) {

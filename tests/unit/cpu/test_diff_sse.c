@@ -543,6 +543,8 @@ static void gen_case(struct tcase *c, bool ssse3, bool sse4)
         memset(c->data + XSAVE_OUT + 512, 0, 64);
     }
     uint32_t mx = 0x1f80 | (rn(4) == 0 ? (rn(4) << 13) : 0);
+    if (rn(8) == 0)         /* invalid or zero-divide unmasked: #XM (DE is not exact) */
+        mx &= ~(rn(2) ? 0x80u : 0x200u);
     memcpy(c->data + MXCSR_INIT, &mx, 4);
     static const uint16_t pcs[] = { 0x000, 0x200, 0x300 };     /* 24, 53, 64 bits */
     uint16_t fcw = (uint16_t)(0x7f | pcs[rn(3)] | rn(4) << 10);
@@ -682,7 +684,7 @@ int main(int argc, char **argv)
     {   /* XSAVE enabled as a host OS does it: CR4.OSXSAVE, XCR0 = x87|SSE */
         struct cpu_x86_sregs sr;
         cpu_x86_get_sregs(cpu, &sr);
-        sr.cr4 |= CR4_OSXSAVE;
+        sr.cr4 |= CR4_OSXSAVE | CR4_OSXMMEXCPT;
         cpu_x86_set_sregs(cpu, &sr);
         cpu->xcr0 = 3;
     }

@@ -267,6 +267,42 @@ static void test_env_real(void)
     tenv_free(&env);
 }
 
+/* SIMD floating-point exceptions: an unmasked one raises #XM (or #UD
+ * without CR4.OSXMMEXCPT) and leaves the destination alone. */
+static void test_simd_xm(struct mach *m)
+{
+    struct cpu_x86_sregs s;
+    uint64_t rip;
+    float one = 1.0f, zero = 0.0f;
+    uint32_t mx = 0x1f80 & ~0x200u;            /* ZE unmasked */
+    memcpy(m->data + 0x100, &mx, 4);
+    for (unsigned i = 0; i < 4; i++) {
+        memcpy(m->data + 0x110 + 4 * i, &one, 4);
+        memcpy(m->data + 0x120 + 4 * i, &zero, 4);
+    }
+    /* ldmxcsr [rbx+0x100]; movups xmm1, [rbx+0x110]; movups xmm2, [rbx+0x120];
+     * divps xmm1, xmm2 */
+    static const uint8_t code[] = { 0x0f, 0xae, 0x93, 0x00, 0x01, 0x00, 0x00,
+                                    0x0f, 0x10, 0x8b, 0x10, 0x01, 0x00, 0x00,
+                                    0x0f, 0x10, 0x93, 0x20, 0x01, 0x00, 0x00, 0x0f, 0x5e, 0xca };
+    cpu_x86_get_sregs(m->cpu, &s);
+    s.cr4 |= CR4_OSXMMEXCPT;
+    cpu_x86_set_sregs(m->cpu, &s);
+    int v = run(m, code, sizeof(code), &rip);
+    tap_ok(v == EXC_XM && rip == CODE + 21, "DIVPS by zero with ZE unmasked: #XM at the DIVPS");
+    tap_ok(m->cpu->fpu.xmm[1].f[0] == 1.0f && m->cpu->fpu.xmm[1].f[3] == 1.0f,
+           "destination unchanged");
+    tap_ok((m->cpu->fpu.mxcsr & 0x3f) == 0x04, "MXCSR.ZE set (%#x)", m->cpu->fpu.mxcsr);
+    s.cr4 &= ~(uint64_t)CR4_OSXMMEXCPT;
+    cpu_x86_set_sregs(m->cpu, &s);
+    v = run(m, code, sizeof(code), &rip);
+    tap_ok(v == EXC_UD && rip == CODE + 21, "... #UD when CR4.OSXMMEXCPT is clear");
+    mx = 0x1f80;
+    memcpy(m->data + 0x100, &mx, 4);
+    v = run(m, code, sizeof(code), &rip);
+    tap_ok(v == -1 && __builtin_isinf(m->cpu->fpu.xmm[1].f[2]), "masked: infinity, no fault");
+}
+
 int main(void)
 {
     struct mach m;
@@ -275,6 +311,7 @@ int main(void)
     test_precision(&m);
     test_env_protected(&m);
     test_save_restore(&m);
+    test_simd_xm(&m);
     cpu_x86_destroy(m.cpu);
     tenv_free(&m.env);
     test_env_real();

@@ -6,8 +6,9 @@
  * Arithmetic runs on the host's SSE unit through C float/double, which has
  * the same IEEE semantics; the host's exception flags are folded into
  * MXCSR after each operation and the guest's rounding mode is applied when
- * it is not round-to-nearest. DAZ/FZ and unmasked SIMD exceptions (#XM)
- * are not modelled: all exceptions behave as masked. */
+ * it is not round-to-nearest. DAZ/FZ come from the host unit; here every
+ * exception behaves as masked, and cpu_op_sse (sse.c) undoes the results
+ * and raises #XM when one was unmasked. */
 #include <math.h>
 #include <immintrin.h>
 

@@ -277,14 +277,105 @@ static void test_busy(void)
     tenv_free(&m.env);
 }
 
+/* Long mode: a 16-byte call gate from CPL 3 to 64-bit CPL 0 code (stack
+ * from TSS.RSP0, SS null with RPL 0, 8-byte frame), RETFQ back. */
+static void test_call_gate64(void)
+{
+    struct tenv env = { 0 };
+    tenv_add(&env, 0, 0x10000);
+    uint8_t *code = tenv_add(&env, 0x200000, 0x1000);
+    uint8_t *data = tenv_add(&env, 0x400000, 0x10000);
+    struct cpu_x86 *cpu = tenv_cpu(&env);
+    tenv_paging64(cpu, &env, true);
+    cpu->trap_exceptions = true;
+    uint64_t *gdt = (uint64_t *)(data + 0x2000);
+    gdt[1] = 0x00209a0000000000ull;                      /* 0x08: 64-bit code, DPL 0 */
+    gdt[2] = 0x00cf92000000ffffull;                      /* 0x10: data */
+    gdt[5] = 0x00cff2000000ffffull;                      /* 0x28: user data */
+    gdt[6] = 0x0020fa0000000000ull;                      /* 0x30: user 64-bit code */
+    uint64_t target = 0x200800;
+    gdt[8] = (target & 0xffff) | 0x08ull << 16 | 0xecull << 40 |   /* 0x40: call gate, DPL 3 */
+             ((target >> 16) & 0xffff) << 48;
+    gdt[9] = target >> 32;
+    uint32_t tss = 0x403000;                             /* 64-bit TSS: RSP0 */
+    uint64_t rsp0 = 0x408000;
+    memcpy(data + 0x3000 + 4, &rsp0, 8);
+    struct cpu_x86_sregs s;
+    cpu_x86_get_sregs(cpu, &s);
+    s.gdt.base = 0x402000;
+    s.gdt.limit = 0x100 - 1;
+    struct cpu_x86_segment tr = { tss, 0x67, 0x50, 0xb, 1, 0, 0, 0, 0, 0, 0, 0 };
+    s.tr = tr;
+    cpu_x86_set_sregs(cpu, &s);
+    /* far pointer at 0x404000: offset 0, selector 0x43 */
+    data[0x4000 + 4] = 0x43;
+    static const uint8_t user[] = { 0xff, 0x1c, 0x25, 0x00, 0x40, 0x40, 0x00,   /* call far [0x404000] */
+                                    0x0f, 0x0b };                               /* ud2 */
+    static const uint8_t handler[] = { 0x48, 0x8b, 0x04, 0x24,        /* mov rax, [rsp] */
+                                       0x48, 0x8b, 0x5c, 0x24, 0x08,  /* mov rbx, [rsp+8] */
+                                       0x48, 0x8b, 0x4c, 0x24, 0x10,  /* mov rcx, [rsp+16] */
+                                       0x48, 0x8b, 0x54, 0x24, 0x18,  /* mov rdx, [rsp+24] */
+                                       0x48, 0x89, 0xe6,              /* mov rsi, rsp */
+                                       0x8c, 0xcf,                    /* mov edi, cs */
+                                       0x48, 0xcb };                  /* retfq */
+    memcpy(code, user, sizeof(user));
+    memcpy(code + 0x800, handler, sizeof(handler));
+    struct cpu_x86_regs r = { 0 };
+    r.rip = 0x200000;
+    r.rsp = 0x40a000;
+    r.rflags = 2;
+    cpu_x86_set_regs(cpu, &r);
+    struct cpu_x86_exit ex;
+    cpu_x86_run(cpu, 1000, &ex);
+    cpu_x86_get_regs(cpu, &r);
+    tap_ok(ex.reason == CPU_X86_STOP_ERROR && cpu->trapped_vector == EXC_UD && r.rip == 0x200007,
+           "64-bit call gate to CPL 0 and RETFQ back (stop %d vector %d rip %#llx)", ex.reason,
+           cpu->trapped_vector, (unsigned long long)r.rip);
+    tap_is_int(r.rax, 0x200007, "return RIP on the inner stack");
+    tap_is_int(r.rbx, 0x33, "caller's CS");
+    tap_is_int(r.rcx, 0x40a000, "caller's RSP");
+    tap_is_int(r.rdx, 0x2b, "caller's SS");
+    tap_is_int(r.rsi, rsp0 - 32, "inner stack from TSS.RSP0");
+    tap_is_int(r.rdi, 0x08, "handler at CPL 0");
+    tap_is_int(r.rsp, 0x40a000, "back on the caller's stack");
+    cpu_x86_destroy(cpu);
+    tenv_free(&env);
+}
+
+/* A 16-bit TSS: JMP to it loads the 16-bit register image. */
+static void test_tss16(void)
+{
+    struct mach m;
+    mach_init(&m);
+    uint32_t t = 0x3300;
+    memset(m.m + t, 0, 0x2c);
+    uint16_t w[] = { 0, 0, 0, 0, 0, 0, 0, (uint16_t)(CODE_B & 0xffff), 2,
+                     0x4242, 0, 0, 0, 0x1000, 0, 0, 0, SEL_DATA, SEL_CODE, SEL_DATA, SEL_DATA, 0 };
+    memcpy(m.m + t, w, sizeof(w));   /* link, sp0..ss2, ip, flags, ax..di, es cs ss ds, ldt */
+    wdesc(&m, 0x58, seg_desc(t, 0x2b, 0x1, 0, 0, 0, 0));
+    PUT(&m, CODE_A, 0xea, 0, 0, 0, 0, 0x58, 0);
+    PUT(&m, CODE_B & 0xffff, 0xf4);
+    PUT(&m, CODE_B, 0xf4);
+    struct cpu_x86_regs r;
+    struct cpu_x86_exit ex = go(&m, CODE_A, 0x20000, false, &r);
+    tap_ok(ex.reason == CPU_X86_STOP_HLT && r.rip == (CODE_B & 0xffff) + 1,
+           "JMP to a 16-bit TSS (rip %#llx)", (unsigned long long)r.rip);
+    tap_is_int(r.rax & 0xffff, 0x4242, "16-bit AX loaded");
+    tap_is_int(r.rax >> 16, 0, "upper EAX kept from the old task (was 0x1111 >> 16)");
+    tap_is_int(desc_type(&m, 0x58), 0x3, "16-bit TSS now busy");
+    cpu_x86_destroy(m.cpu);
+    tenv_free(&m.env);
+}
+
 int main(void)
 {
-    (void)tenv_paging64;   /* this test runs without paging */
     test_jmp_tss();
     test_call_gate_iret(false);
     test_call_gate_iret(true);
     test_exception_task_gate();
     test_call_gate();
     test_busy();
+    test_call_gate64();
+    test_tss16();
     return tap_done();
 }

@@ -264,6 +264,53 @@ def test_location_directory_tree(daemon, tmp_path):
     daemon.ok("destroy", "t")
 
 
+def test_cdrom_install(daemon, iso, tmp_path):
+    """--cdrom: the ISO attached, its installer kernel booted (virtkit has no
+    firmware to boot the CD itself) with its default command line."""
+    r = daemon.install("--name", "cd", "--ram", "64", "--disk", "none", "--cdrom", iso,
+                       "--noautoconsole", "--virt-type", "qemu")
+    assert r.returncode == 0, r.stderr
+    live = daemon.ok("dumpxml", "cd")
+    assert "virtkit-cd-vmlinuz</kernel>" in live and "<cmdline>" not in live
+    assert f"<source file='{iso}'/>" in live and "device='cdrom'" in live
+    assert str(iso) not in daemon.ok("dumpxml", "cd", "--inactive")
+    daemon.ok("destroy", "cd")
+
+
+def test_dry_run_and_connect(daemon, iso, tmp_path):
+    disk = tmp_path / "dry.qcow2"
+    env = dict(daemon.env)
+    r = run([binary("virtkit"), "install", "--connect", "virtkit:///system", "--name", "dry",
+             "--ram", "64", "--disk", f"path={disk},size=1", "--location", str(iso), "--dry-run"],
+            env=env)
+    assert r.returncode == 0, r.stderr
+    assert "Dry run completed successfully" in r.stdout
+    assert not disk.exists() and daemon.leftovers() == []
+    # the dry run asks the daemon: a taken name fails it
+    daemon.install("--name", "dry", "--ram", "64", "--disk", "none", "--location", iso,
+                   "--noautoconsole", "--virt-type", "qemu")
+    r = daemon.install("--name", "dry", "--ram", "64", "--disk", f"path={disk},size=1",
+                       "--location", iso, "--dry-run")
+    assert r.returncode == 1 and "Guest name 'dry' is already in use." in r.stderr
+    assert not disk.exists()
+    daemon.ok("destroy", "dry")
+
+
+def test_wait_limit(daemon, iso):
+    """--wait 0 with --noautoconsole: the limit passes at once; the guest
+    keeps running (as virt-install leaves it)."""
+    r = daemon.install("--name", "w", "--ram", "64", "--disk", "none", "--location", iso,
+                       "--noautoconsole", "--wait", "0", "--virt-type", "qemu")
+    assert r.returncode == 1
+    assert "Installation has exceeded specified time limit. Exiting application." in r.stderr
+    assert daemon.state("w") == "running (booted)"
+    daemon.ok("destroy", "w")
+    r = daemon.install("--name", "w2", "--disk", "none", "--location", iso, "--wait=soon")
+    assert r.returncode == 2 and "--wait 'soon' is not a number of minutes" in r.stderr
+    r = daemon.install("--name", "w2", "--disk", "none", "--location", iso, "--wait", "soon")
+    assert r.returncode == 2 and "unexpected argument 'soon'" in r.stderr
+
+
 # ---- a NAT network (the journey's network:mynet) ----------------------------------
 
 MYNET = """<network>
@@ -461,6 +508,39 @@ def test_bad_inputs_leave_nothing(daemon, iso, tmp_path):
         assert r.stderr.startswith("virtkit: install: "), r.stderr
         assert not disk.exists(), args
         assert daemon.leftovers() == [], args
+
+
+def test_interrupt_undoes_everything(daemon, iso, tmp_path):
+    """Ctrl-C while the guest is starting: install lets the start finish,
+    then stops the guest and removes the definition, the disk and the
+    kernel files."""
+    import signal
+    flags = pathlib.Path(daemon.env["FAKE_VM_FLAGS"])
+    flags.write_text("--wait-go")      # the fake VM waits for root/fake-go
+    disk = tmp_path / "int.qcow2"
+    p = subprocess.Popen([binary("virtkit"), "-c", "virtkit:///system", "install", "--name", "int",
+                          "--ram", "64", "--disk", f"path={disk},size=1", "--location", str(iso),
+                          "--noautoconsole", "--virt-type", "qemu"],
+                         env=daemon.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        seen = read_until(p, b"Creating domain...", timeout=60)
+        assert b"Creating domain..." in seen
+        deadline = time.time() + 60
+        while flags.exists() and time.time() < deadline:    # the VM is up and waiting
+            time.sleep(0.02)
+        assert not flags.exists()
+        p.send_signal(signal.SIGINT)
+        (daemon.root / "fake-go").write_text("")
+        p.wait(timeout=120)
+        err = p.stderr.read().decode()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 1, err
+    assert "interrupted (signal 2): removing what this install created" in err
+    assert daemon.ok("list", "--all", "--name") == "\n"
+    assert not disk.exists() and daemon.leftovers() == []
 
 
 def test_existing_name_is_refused(daemon, iso, tmp_path):

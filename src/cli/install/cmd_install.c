@@ -7,6 +7,7 @@
  * after the first change undoes what this run made: the definition, the
  * disks it created, the kernel files it extracted. */
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -577,6 +578,33 @@ static int print_xml(const struct plan *p, const char *step)
     return CLI_OK;
 }
 
+/* SIGINT/SIGTERM/SIGHUP while install makes things: finish the step at
+ * hand, then undo everything (the guest too if it already started). */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    interrupted = sig;
+}
+
+static void catch_signals(bool on)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on ? on_signal : SIG_DFL;
+    sa.sa_flags = SA_RESTART;       /* the daemon call in progress completes */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+static int interrupted_error(void)
+{
+    return cli_error("install", "interrupted (signal %d): removing what this install created",
+                     (int)interrupted);
+}
+
 static void undo(struct vk_client *cl, struct plan *p, bool defined)
 {
     struct vk_err err = { 0 };
@@ -664,11 +692,13 @@ static int create_things(struct plan *p)
         if (r < 0)
             return cli_error("install", "creating the folder of '%s': %s", p->kernel_out, strerror(-r));
         p->extracted = true;
-        if (location_extract(p->iso, p->layout, p->kernel_out, p->initrd_out, &err) < 0)
-            return cli_error("install", "%s", err.msg);
+        if (location_extract(p->iso, p->layout, p->kernel_out, p->initrd_out, &interrupted, &err) < 0)
+            return interrupted ? interrupted_error() : cli_error("install", "%s", err.msg);
     }
     for (int i = 0; i < p->in.n_disks; i++) {
         struct inst_disk *d = &p->in.disks[i];
+        if (interrupted)
+            return interrupted_error();
         if (d->exists)
             continue;
         char size[32];
@@ -784,12 +814,17 @@ static int install(struct args *a, struct plan *p)
     }
     printf("\nStarting install...\n");
     fflush(stdout);
-    bool defined = false;
+    catch_signals(true);
+    bool defined = false, started = false;
     struct vk_err err = { 0 };
     struct json_object *q;
     char *final_xml = NULL, *install_xml = NULL;
     if ((r = create_things(p)) != CLI_OK)
         goto fail;
+    if (interrupted) {
+        r = interrupted_error();
+        goto fail;
+    }
     final_xml = inst_domain_xml(&p->in, false);
     install_xml = p->in.inst_kernel ? inst_domain_xml(&p->in, true) : NULL;
     if (!final_xml || (p->in.inst_kernel && !install_xml)) {
@@ -805,6 +840,10 @@ static int install(struct args *a, struct plan *p)
         goto fail;
     }
     defined = true;
+    if (interrupted) {
+        r = interrupted_error();
+        goto fail;
+    }
     /* Start: the install phase as a transient override of the definition
      * (the definition keeps the final XML), or the definition itself. */
     if (install_xml) {
@@ -818,6 +857,11 @@ static int install(struct args *a, struct plan *p)
         r = cli_error("install", "Failed to start domain '%s': %s", p->in.name, err.msg);
         goto fail;
     }
+    started = true;
+    if (interrupted) {
+        r = interrupted_error();
+        goto fail;
+    }
     if (a->autostart) {
         q = virsh_dom_params(p->in.uuid);
         json_object_object_add(q, "enable", json_object_new_boolean(true));
@@ -828,12 +872,16 @@ static int install(struct args *a, struct plan *p)
     vk_client_close(cl);
     free(final_xml);
     free(install_xml);
+    catch_signals(false);   /* from here on the guest stays, as virt-install leaves it */
     return finish(a, p);
 fail:
     free(final_xml);
     free(install_xml);
+    if (started && call(cl, "domain.destroy", virsh_dom_params(p->in.uuid), NULL, &err) < 0)
+        fprintf(stderr, "virtkit: install: stopping '%s': %s\n", p->in.name, err.msg);
     undo(cl, p, defined);
     vk_client_close(cl);
+    catch_signals(false);
     return r == CLI_OK ? CLI_FAIL : r;
 }
 

@@ -10,6 +10,7 @@
 #ifndef VK_CLI_INSTALL_H
 #define VK_CLI_INSTALL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -97,10 +98,11 @@ struct inst_layout {
 int location_probe(const char *location, const struct inst_layout **layout,
                    struct vk_err *err) VK_MUST_CHECK;
 /* Copy the layout's kernel and initrd out of `location` into the files
- * `kernel_out` and `initrd_out` (created 0644, replaced atomically). */
+ * `kernel_out` and `initrd_out` (created 0644, replaced atomically).
+ * Stops with -EINTR (and removes what it wrote) once *cancel is set. */
 int location_extract(const char *location, const struct inst_layout *layout,
                      const char *kernel_out, const char *initrd_out,
-                     struct vk_err *err) VK_MUST_CHECK;
+                     const volatile sig_atomic_t *cancel, struct vk_err *err) VK_MUST_CHECK;
 
 /* ---- the whole request and its XML (install_xml.c) ------------------------ */
 

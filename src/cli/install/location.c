@@ -223,7 +223,8 @@ int location_probe(const char *location, const struct inst_layout **layout, stru
 
 /* Copy fd `in` (or the current archive entry when a != NULL) to a temp file
  * beside `out`, then rename it into place. */
-static int write_out(struct archive *a, int in, const char *out, struct vk_err *err)
+static int write_out(struct archive *a, int in, const char *out, const volatile sig_atomic_t *cancel,
+                     struct vk_err *err)
 {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s.XXXXXX", out);
@@ -233,6 +234,10 @@ static int write_out(struct archive *a, int in, const char *out, struct vk_err *
     int r = 0;
     char buf[65536];
     for (;;) {
+        if (cancel && *cancel) {
+            r = vk_err_set(err, -EINTR, "interrupted");
+            break;
+        }
         ssize_t n = a ? archive_read_data(a, buf, sizeof(buf)) : read(in, buf, sizeof(buf));
         if (n == 0)
             break;
@@ -257,26 +262,28 @@ static int write_out(struct archive *a, int in, const char *out, struct vk_err *
     return r;
 }
 
-static int extract_tree(const char *dir, const char *rel, const char *out, struct vk_err *err)
+static int extract_tree(const char *dir, const char *rel, const char *out,
+                        const volatile sig_atomic_t *cancel, struct vk_err *err)
 {
     char p[PATH_MAX];
     snprintf(p, sizeof(p), "%s/%s", dir, rel);
     int fd = open(p, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return vk_err_errno(err, -errno, "opening '%s'", p);
-    int r = write_out(NULL, fd, out, err);
+    int r = write_out(NULL, fd, out, cancel, err);
     close(fd);
     return r;
 }
 
 int location_extract(const char *location, const struct inst_layout *layout,
-                     const char *kernel_out, const char *initrd_out, struct vk_err *err)
+                     const char *kernel_out, const char *initrd_out,
+                     const volatile sig_atomic_t *cancel, struct vk_err *err)
 {
     int r;
     if (is_dir(location)) {
-        if ((r = extract_tree(location, layout->kernel, kernel_out, err)) < 0)
+        if ((r = extract_tree(location, layout->kernel, kernel_out, cancel, err)) < 0)
             return r;
-        if ((r = extract_tree(location, layout->initrd, initrd_out, err)) < 0)
+        if ((r = extract_tree(location, layout->initrd, initrd_out, cancel, err)) < 0)
             unlink(kernel_out);
         return r;
     }
@@ -308,12 +315,12 @@ int location_extract(const char *location, const struct inst_layout *layout,
         bool k = !got_k && !strcasecmp(name, kname), i = !got_i && !strcasecmp(name, iname);
         if (!k && !i)
             continue;
-        if ((r = write_out(a, -1, k ? kernel_out : initrd_out, err)) < 0)
+        if ((r = write_out(a, -1, k ? kernel_out : initrd_out, cancel, err)) < 0)
             break;
         if (k && i) {           /* the same file twice: copy it */
             int fd = open(kernel_out, O_RDONLY | O_CLOEXEC);
             r = fd < 0 ? vk_err_errno(err, -errno, "opening '%s'", kernel_out)
-                       : write_out(NULL, fd, initrd_out, err);
+                       : write_out(NULL, fd, initrd_out, cancel, err);
             if (fd >= 0)
                 close(fd);
             if (r < 0)

@@ -9,7 +9,8 @@ void cpu_io_check(struct cpu_x86 *cpu, uint16_t port, unsigned size)
         return;
     /* consult the I/O permission bitmap of a 32/64-bit TSS */
     struct cpu_seg *tr = &cpu->seg[S_TR];
-    if (!(tr->flags & SEGF_P) || (SEGF_TYPE(tr->flags) & 7) != 1 || tr->limit < 0x67)
+    unsigned type = SEGF_TYPE(tr->flags);   /* 32/64-bit TSS, available or busy */
+    if (!(tr->flags & SEGF_P) || (type != 9 && type != 0xb) || tr->limit < 0x67)
         cpu_gp0(cpu);
     uint64_t base = cpu_lin_read(cpu, tr->base + 0x66, 2, ACC_R | ACC_SUPER);
     uint64_t off = base + port / 8;

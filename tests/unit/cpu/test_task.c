@@ -367,6 +367,49 @@ static void test_tss16(void)
     tenv_free(&m.env);
 }
 
+/* The I/O permission bitmap of the (busy) 32-bit TSS at CPL 3, IOPL 0. */
+static void test_io_bitmap(void)
+{
+    struct mach m;
+    mach_init(&m);
+    wdesc(&m, SEL_TSSA, seg_desc(TSS_A, 0x68 + 32, 0xb, 0, 0, 0, 0));   /* ports 0-255 */
+    m.m[TSS_A + 0x66] = 0x68;
+    memset(m.m + TSS_A + 0x68, 0xff, 32);
+    m.m[TSS_A + 0x68 + 0x80 / 8] = 0xfe;            /* port 0x80 allowed, 0x81 not */
+    m.m[TSS_A + 0x68 + 0x7f / 8] = 0x7f;            /* port 0x7f allowed */
+    struct cpu_x86_sregs s;
+    cpu_x86_get_sregs(m.cpu, &s);
+    s.tr.limit = 0x68 + 32;
+    cpu_x86_set_sregs(m.cpu, &s);
+    to_user(&m);
+    static const struct { uint8_t code[4]; unsigned len; bool ok; const char *what; } t[] = {
+        { { 0xe4, 0x80 }, 2, true, "IN AL, 0x80 (bit clear)" },
+        { { 0xe4, 0x81 }, 2, false, "IN AL, 0x81 (bit set): #GP" },
+        { { 0x66, 0xe5, 0x7f }, 3, true, "IN AX, 0x7f (0x7f and 0x80 clear)" },
+        { { 0x66, 0xe5, 0x80 }, 3, false, "IN AX, 0x80 (0x81 set): #GP" },
+        { { 0xe6, 0x80 }, 2, true, "OUT 0x80, AL" },
+        { { 0x66, 0xba, 0x00, 0x10 }, 4, false, "port 0x1000 beyond the TSS limit: #GP" },
+    };
+    for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        uint8_t c[8];
+        unsigned n = t[i].len;
+        memcpy(c, t[i].code, n);
+        if (i == 5) {           /* mov dx, 0x1000; in al, dx */
+            c[n++] = 0xec;
+        }
+        c[n++] = 0x0f;
+        c[n++] = 0x0b;          /* ud2: the end */
+        put(&m, CODE_U, c, n);
+        struct cpu_x86_regs r;
+        struct cpu_x86_exit ex = go(&m, CODE_U, 0x24000, true, &r);
+        bool ended = ex.reason == CPU_X86_STOP_ERROR && m.cpu->trapped_vector == EXC_UD;
+        bool gp = ex.reason == CPU_X86_STOP_ERROR && m.cpu->trapped_vector == EXC_GP;
+        tap_ok(t[i].ok ? ended : gp, "%s", t[i].what);
+    }
+    cpu_x86_destroy(m.cpu);
+    tenv_free(&m.env);
+}
+
 int main(void)
 {
     test_jmp_tss();
@@ -377,5 +420,6 @@ int main(void)
     test_busy();
     test_call_gate64();
     test_tss16();
+    test_io_bitmap();
     return tap_done();
 }

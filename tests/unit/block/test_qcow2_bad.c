@@ -6,6 +6,7 @@
 #include "../../fuzz/fuzz_qcow2.c"
 #include "blktest.h"
 
+#include <dirent.h>
 #include <endian.h>
 #include <fcntl.h>
 
@@ -250,6 +251,48 @@ static void past_eof(void)
     close(fd);
 }
 
+/* Regression inputs kept for the fuzz target (tests/fuzz/corpus/qcow2:
+ * crafted broken images, and crashes found by make fuzz go there too), each
+ * replayed as is and with mutations. */
+static void replay_corpus(void)
+{
+    DIR *d = opendir(VK_FUZZ_CORPUS);
+    if (!d) {
+        tap_ok(0, "corpus folder %s missing", VK_FUZZ_CORPUS);
+        return;
+    }
+    uint64_t seed = 777;
+    int files = 0, runs = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char p[1024];
+        snprintf(p, sizeof(p), "%s/%s", VK_FUZZ_CORPUS, de->d_name);
+        size_t len;
+        uint8_t *img = load(p, &len);
+        if (!img || !len) {
+            free(img);
+            continue;
+        }
+        files++;
+        fuzz_qcow2_one(img, len);
+        runs++;
+        uint8_t *m = malloc(len);
+        for (int i = 0; m && i < 50; i++) {
+            memcpy(m, img, len);
+            size_t pos = (size_t)(bt_rand(&seed) % VK_MIN((uint64_t)len, 8192u));
+            m[pos] ^= (uint8_t)(1u << (bt_rand(&seed) % 8));
+            fuzz_qcow2_one(m, len);
+            runs++;
+        }
+        free(m);
+        free(img);
+    }
+    closedir(d);
+    tap_ok(files >= 5, "corpus replay: %d files, %d runs without a crash", files, runs);
+}
+
 int main(void)
 {
     bt_init();
@@ -258,5 +301,6 @@ int main(void)
     bad_tables();
     past_eof();
     corpus();
+    replay_corpus();
     return tap_done();
 }

@@ -410,6 +410,33 @@ static void test_io_bitmap(void)
     tenv_free(&m.env);
 }
 
+/* A task whose TSS image has EFLAGS.VM runs in virtual-8086 mode: the
+ * segment registers are loaded real-mode style. */
+static void test_vm86_task(void)
+{
+    struct mach m;
+    mach_init(&m);
+    tss_task(&m, TSS_B, 0x0010, 0x0100, 0x1234);
+    w32(&m, TSS_B + 0x24, 0x20002);                  /* EFLAGS: VM */
+    w32(&m, TSS_B + 0x4c, 0x1100);                   /* CS: base 0x11000 */
+    for (unsigned i = 0; i < 6; i++)
+        if (i != 1)
+            w32(&m, TSS_B + 0x48 + 4 * i, 0x2000);  /* ES SS DS FS GS */
+    PUT(&m, CODE_A, 0xea, 0, 0, 0, 0, SEL_TSSB, 0);
+    PUT(&m, 0x11010, 0x0f, 0x0b);                    /* ud2 at 1100:0010 */
+    struct cpu_x86_regs r;
+    struct cpu_x86_exit ex = go(&m, CODE_A, 0x20000, true, &r);
+    struct cpu_x86_sregs s;
+    cpu_x86_get_sregs(m.cpu, &s);
+    tap_ok(ex.reason == CPU_X86_STOP_ERROR && m.cpu->trapped_vector == EXC_UD && r.rip == 0x10,
+           "task switch into virtual-8086 mode runs at 1100:0010");
+    tap_ok((r.rflags & 0x20000) && s.cs.base == 0x11000 && s.ss.base == 0x20000 &&
+           s.ds.selector == 0x2000, "VM set, segments loaded as in real mode");
+    tap_is_int(r.rax, 0x1234, "EAX from the TSS");
+    cpu_x86_destroy(m.cpu);
+    tenv_free(&m.env);
+}
+
 int main(void)
 {
     test_jmp_tss();
@@ -421,5 +448,6 @@ int main(void)
     test_call_gate64();
     test_tss16();
     test_io_bitmap();
+    test_vm86_task();
     return tap_done();
 }

@@ -433,6 +433,18 @@ def test_import_existing_disk(daemon, tmp_path):
     assert f"<kernel>{kernel}</kernel>" in x and "<cmdline>console=ttyS0,115200 quiet</cmdline>" in x
     assert "<driver name='qemu' type='qcow2'/>" in x
     assert daemon.state("imp") == "running (booted)"
+    # another guest may not write the same image (through a symlink either)
+    link = tmp_path / "link.qcow2"
+    link.symlink_to(disk)
+    r = daemon.install("--name", "imp2", "--memory", "64", "--import", "--disk", link,
+                       "--boot", f"kernel={kernel}", "--noautoconsole", "--virt-type", "qemu")
+    assert r.returncode == 1 and f"Disk {link} is already in use by other guests ['imp']." in r.stderr
+    assert "imp2" not in daemon.ok("list", "--all", "--name")
+    # read-only, it may
+    r = daemon.install("--name", "imp3", "--memory", "64", "--import", "--disk", f"{disk},readonly=on",
+                       "--boot", f"kernel={kernel}", "--noautoconsole", "--virt-type", "qemu")
+    assert r.returncode == 0, r.stderr
+    daemon.ok("destroy", "imp3")
     daemon.ok("destroy", "imp")
 
 

@@ -649,8 +649,47 @@ static void default_network(struct vk_client *cl, struct plan *p)
     json_object_put(res);
 }
 
+/* A writable disk another guest already uses (virt-install refuses it:
+ * two guests writing one image destroy it). Read-only and shareable
+ * disks may be shared. */
+static int disks_in_use(struct vk_client *cl, const struct plan *p)
+{
+    struct json_object *list = NULL;
+    struct vk_err err = { 0 };
+    if (vk_client_call(cl, "domain.list", NULL, &list, &err) < 0)
+        return cli_error("install", "%s", err.msg);
+    struct json_object *doms = NULL;
+    json_object_object_get_ex(list, "domains", &doms);
+    int r = CLI_OK;
+    for (size_t i = 0; r == CLI_OK && i < json_object_array_length(doms); i++) {
+        const char *name = vj_str(json_object_array_get_idx(doms, i), "name", "");
+        const char *uuid = vj_str(json_object_array_get_idx(doms, i), "uuid", name);
+        struct json_object *res = NULL, *disks = NULL;
+        if (vk_client_call(cl, "domain.disks", virsh_dom_params(uuid), &res, &err) < 0)
+            continue;       /* gone meanwhile */
+        json_object_object_get_ex(res, "disks", &disks);
+        for (size_t k = 0; r == CLI_OK && k < json_object_array_length(disks); k++) {
+            struct json_object *dk = json_object_array_get_idx(disks, k);
+            char src[PATH_MAX], mine[PATH_MAX];
+            if (!realpath(vj_str(dk, "source", ""), src))
+                continue;
+            for (int j = 0; j < p->in.n_disks; j++) {
+                const struct inst_disk *d = &p->in.disks[j];
+                if (d->readonly || d->shareable || !d->exists || !realpath(d->path, mine) ||
+                    strcmp(mine, src))
+                    continue;
+                r = cli_error("install", "Disk %s is already in use by other guests ['%s'].", d->path, name);
+                break;
+            }
+        }
+        json_object_put(res);
+    }
+    json_object_put(list);
+    return r;
+}
+
 /* Checks against the daemon before anything is made: the name is free,
- * every network named exists. */
+ * every network named exists, no writable disk is another guest's. */
 static int preflight(struct vk_client *cl, struct plan *p)
 {
     struct vk_err err = { 0 };
@@ -668,7 +707,7 @@ static int preflight(struct vk_client *cl, struct plan *p)
         if (call(cl, "network.info", q, NULL, &err) < 0)
             return cli_error("install", "%s", err.msg);
     }
-    return CLI_OK;
+    return disks_in_use(cl, p);
 }
 
 static int make_dirs(const char *file)

@@ -8,7 +8,6 @@ test_location_linux_guest_tcg boots Debian's cloud kernel with the busybox
 initramfs (scripts/mkinitramfs) from such an ISO on the software CPU, and
 test_import_kvm_guest a small KVM test guest.
 """
-import gzip
 import json
 import os
 import pathlib
@@ -249,6 +248,60 @@ def test_other_layouts(daemon, tmp_path, distro):
     assert r.returncode == 0, r.stderr
     assert (daemon.state_dir / "boot" / f"virtkit-{distro}-vmlinuz").read_bytes() == b"K-" + distro.encode()
     daemon.ok("destroy", distro)
+
+
+def read_newc(data):
+    """{name: (mode, bytes)} of a newc cpio archive."""
+    out, pos = {}, 0
+    while True:
+        assert data[pos:pos + 6] == b"070701", (pos, data[pos:pos + 16])
+        f = [int(data[pos + 6 + 8 * i:pos + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, namesize = f[1], f[6], f[11]
+        name = data[pos + 110:pos + 110 + namesize - 1].decode()
+        pos += 110 + namesize
+        pos += -pos % 4
+        if name == "TRAILER!!!":
+            return out
+        out[name] = (mode, data[pos:pos + size])
+        pos += size
+        pos += -pos % 4
+
+
+def test_initrd_inject(daemon, iso, tmp_path):
+    """--initrd-inject: the files go to the initrd's root in a cpio archive
+    appended on a 4-byte boundary (the Linux guest tests boot such an
+    initrd: their /init comes this way)."""
+    seed = tmp_path / "preseed.cfg"
+    seed.write_text("d-i debian-installer/locale string en_US\n")
+    seed.chmod(0o644)
+    script = tmp_path / "late.sh"
+    script.write_text("#!/bin/sh\necho late\n")
+    script.chmod(0o755)
+    r = daemon.install("--name", "inj", "--ram", "64", "--disk", "none", "--location", iso,
+                       "--initrd-inject", seed, "--initrd-inject", script,
+                       "-x", "auto=true priority=critical", "--noautoconsole", "--virt-type", "qemu")
+    assert r.returncode == 0, r.stderr
+    data = (daemon.state_dir / "boot" / "virtkit-inj-initrd").read_bytes()
+    assert data.startswith(b"INITRD-IMAGE\n")
+    start = len(b"INITRD-IMAGE\n")
+    start += -start % 4
+    assert data[len(b"INITRD-IMAGE\n"):start] == b"\0" * (start - len(b"INITRD-IMAGE\n"))
+    files = read_newc(data[start:])
+    assert files["preseed.cfg"] == (0o100644, seed.read_bytes())
+    assert files["late.sh"] == (0o100755, script.read_bytes())
+    daemon.ok("destroy", "inj")
+    # bad input: nothing made
+    disk = tmp_path / "x.qcow2"
+    r = daemon.install("--name", "inj2", "--disk", f"path={disk},size=1", "--location", iso,
+                       "--initrd-inject", tmp_path / "nope.cfg", "--noautoconsole")
+    assert r.returncode == 1 and "--initrd-inject" in r.stderr and "nope.cfg" in r.stderr
+    r = daemon.install("--name", "inj2", "--disk", f"path={disk},size=1", "--location", iso,
+                       "--initrd-inject", tmp_path, "--noautoconsole")
+    assert r.returncode == 1 and "not a regular file" in r.stderr
+    r = daemon.install("--name", "inj2", "--disk", "none", "--import", "--boot", "kernel=/k",
+                       "--initrd-inject", seed)
+    assert r.returncode == 2 and "--initrd-inject needs --location" in r.stderr
+    assert not disk.exists() and "inj2" not in daemon.ok("list", "--all", "--name")
 
 
 def test_location_directory_tree(daemon, tmp_path):
@@ -590,19 +643,6 @@ def test_failed_start_removes_disk_definition_and_kernel(daemon, iso, tmp_path):
 
 # ---- a Linux guest from an ISO on the software CPU ---------------------------------
 
-def newc(files):
-    """A cpio archive (newc) with regular files {name: (mode, bytes)}."""
-    out = b""
-    for ino, (name, (mode, data)) in enumerate(list(files.items()) + [("TRAILER!!!", (0, b""))], 1):
-        nm = name.encode() + b"\0"
-        hdr = "070701" + "".join(f"{v:08x}" for v in (
-            ino if name != "TRAILER!!!" else 0, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nm), 0))
-        out += hdr.encode() + nm
-        out += b"\0" * (-len(out) % 4) + data
-        out += b"\0" * (-len(out) % 4)
-    return out
-
-
 # /init of the test installer: shows its command line until a line comes
 # in on the console, then powers off (as an installer ends).
 CMDLINE_INIT = b"""#!/bin/busybox sh
@@ -620,8 +660,9 @@ poweroff -f
 @pytest.fixture(scope="module")
 def linux_iso(tmp_path_factory):
     """An ISO with Debian's layout: Debian's cloud kernel and the busybox
-    initramfs with the /init above appended (the kernel unpacks both
-    archives in order, the second /init wins)."""
+    initramfs. The tests put the /init above into the installer's initrd
+    with --initrd-inject (one more archive after it: the kernel unpacks
+    them in order, the later /init wins)."""
     kernel = ASSETS / "kernel" / "vmlinuz"
     if not kernel.exists() or not (ASSETS / "busybox").exists():
         pytest.skip(f"SKIP: guest assets missing in {ASSETS} (run scripts/bootstrap)")
@@ -633,8 +674,10 @@ def linux_iso(tmp_path_factory):
     base = d / "base.cpio.gz"
     r = run([str(TOP / "scripts" / "mkinitramfs"), str(base)], timeout=300)
     assert r.returncode == 0, r.stderr
-    initrd = base.read_bytes() + gzip.compress(newc({"init": (0o100755, CMDLINE_INIT)}))
-    return layout_iso(d / "debian-12-netinst.iso", kernel=kernel.read_bytes(), initrd=initrd)
+    init = d / "init"
+    init.write_bytes(CMDLINE_INIT)
+    init.chmod(0o755)
+    return layout_iso(d / "debian-12-netinst.iso", kernel=kernel.read_bytes(), initrd=base.read_bytes())
 
 
 @pytest.fixture
@@ -656,7 +699,8 @@ def test_location_linux_guest_tcg(vm_daemon, linux_iso, tmp_path):
                    "--os-variant", "debian12", "--disk", f"path={disk},bus=virtio,size=1",
                    "--graphics", "none", "--location", linux_iso, "--network", "none",
                    "--console", "pty,target_type=serial", "--virt-type", "qemu",
-                   "--noautoconsole", "-x", f"console=ttyS0 panic=-1 {mark}", timeout=300)
+                   "--noautoconsole", "-x", f"console=ttyS0 panic=-1 {mark}",
+                   "--initrd-inject", linux_iso.parent / "init", timeout=300)
     assert r.returncode == 0, r.stderr
     info = qemu_img_info(disk)
     assert info["format"] == "qcow2" and info["virtual-size"] == 1 << 30
@@ -689,7 +733,8 @@ def test_location_linux_guest_autoconsole(vm_daemon, linux_iso, tmp_path):
          "--description", "Test VM", "--ram", "256", "--vcpus", "1", "--os-variant", "debian12",
          "--disk", f"path={disk},bus=virtio,size=1", "--graphics", "none",
          "--location", str(linux_iso), "--network", "none", "--console", "pty,target_type=serial",
-         "--virt-type", "qemu", "-x", "console=ttyS0,115200n8 serial"],
+         "--virt-type", "qemu", "-x", "console=ttyS0,115200n8 serial",
+         "--initrd-inject", str(linux_iso.parent / "init")],
         env=vm.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         seen = read_until(p, b"VIRTKIT-CMDLINE: console=ttyS0,115200n8 serial", timeout=900)

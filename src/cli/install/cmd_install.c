@@ -37,6 +37,7 @@ static const struct cli_option_help opts_help[] = {
     { "--import", "boot an existing disk (needs --boot kernel=...)" },
     { "--boot OPTS", "kernel=,initrd=,kernel_args= (direct kernel boot), hd, cdrom" },
     { "-x, --extra-args ARGS", "kernel command line for the installer (--location)" },
+    { "--initrd-inject PATH", "add a file (preseed.cfg, a kickstart) to the root of the installer's initrd; repeatable" },
     { "-w, --network OPTS", "network=NAME|bridge=NAME (network:NAME),model=virtio,mac=; or none; repeatable" },
     { "--graphics none", "no display (the only choice)" },
     { "--console pty,target_type=serial", "the serial console (the default)" },
@@ -74,8 +75,8 @@ enum { K_FLAG, K_VAL, K_OPT_NUM, K_LIST };
 struct args {
     const char *name, *description, *memory, *vcpus, *os, *location, *cdrom, *boot, *extra,
         *graphics, *console, *wait, *print_xml, *virt_type, *accel, *connect, *autoconsole;
-    const char *disks[INST_MAX_DISKS], *nets[INST_MAX_NICS];
-    int n_disks, n_nets;
+    const char *disks[INST_MAX_DISKS], *nets[INST_MAX_NICS], *inject[INST_MAX_INJECT];
+    int n_disks, n_nets, n_inject;
     bool import, noautoconsole, dry_run, autostart, json, has_wait, has_print_xml, noreboot;
 };
 
@@ -102,6 +103,7 @@ static const struct iopt iopts[] = {
     { "import", 0, K_FLAG, A(import), 0 },
     { "boot", 0, K_VAL, A(boot), 0 },
     { "extra-args", 'x', K_VAL, A(extra), 0 },
+    { "initrd-inject", 0, K_LIST, A(inject), A(n_inject) },
     { "network", 'w', K_LIST, A(nets), A(n_nets) },
     { "graphics", 0, K_VAL, A(graphics), 0 },
     { "console", 0, K_VAL, A(console), 0 },
@@ -175,7 +177,8 @@ static int parse_args(int argc, char **argv, struct args *a)
                 *(const char **)(base + o->off) = val;
             } else {
                 int *n = (int *)(base + o->flag_off);
-                int max = o->off == A(disks) ? INST_MAX_DISKS : INST_MAX_NICS;
+                int max = o->off == A(disks) ? INST_MAX_DISKS : o->off == A(nets) ? INST_MAX_NICS
+                                                                                    : INST_MAX_INJECT;
                 if (*n >= max)
                     return cli_usage_error(&cmd_install, "too many --%s options (at most %d)", o->name, max);
                 ((const char **)(base + o->off))[(*n)++] = val;
@@ -294,6 +297,8 @@ struct plan {
     const char *iso;            /* --location / --cdrom source */
     bool iso_is_dir;
     bool net_given;             /* any --network (none included) */
+    const char *const *inject;  /* --initrd-inject files */
+    int n_inject;
     char kernel_out[PATH_MAX], initrd_out[PATH_MAX];
     bool extracted;
 };
@@ -387,6 +392,8 @@ static int build_plan(struct args *a, struct plan *p)
                                "(--location ISO, --cdrom ISO, --import, --boot kernel=...)");
     if (a->extra && !a->location)
         return cli_usage_error(&cmd_install, "--extra-args only work if specified with --location");
+    if (a->n_inject && !a->location && !a->cdrom)
+        return cli_usage_error(&cmd_install, "--initrd-inject needs --location (or --cdrom)");
     if (a->boot && inst_parse_boot(a->boot, &in->boot, &err) < 0)
         return cli_usage_error(&cmd_install, "%s", err.msg);
     if ((a->import || (!a->location && !a->cdrom)) && !in->boot.kernel)
@@ -477,6 +484,11 @@ static int build_plan(struct args *a, struct plan *p)
     /* From here on problems are about the host, not the command line. */
     if (vk_paths_init(&p->paths, uri_is_system(), NULL, &err) < 0)
         return cli_error("install", "%s", err.msg);
+    for (int i = 0; i < a->n_inject; i++)
+        if (inst_check_inject(a->inject[i], &err) < 0)
+            return cli_error("install", "%s", err.msg);
+    p->inject = a->inject;
+    p->n_inject = a->n_inject;
     p->iso = a->location ? a->location : a->cdrom;
     if (p->iso) {
         if (location_probe(p->iso, &p->layout, &err) < 0)
@@ -733,6 +745,8 @@ static int create_things(struct plan *p)
         p->extracted = true;
         if (location_extract(p->iso, p->layout, p->kernel_out, p->initrd_out, &interrupted, &err) < 0)
             return interrupted ? interrupted_error() : cli_error("install", "%s", err.msg);
+        if (initrd_inject(p->initrd_out, p->inject, p->n_inject, &err) < 0)
+            return cli_error("install", "%s", err.msg);
     }
     for (int i = 0; i < p->in.n_disks; i++) {
         struct inst_disk *d = &p->in.disks[i];

@@ -18,6 +18,7 @@
 
 #define INST_MAX_DISKS 16
 #define INST_MAX_NICS 8
+#define INST_MAX_INJECT 16
 
 /* ---- OS variants (osinfo.c) --------------------------------------------- */
 
@@ -103,6 +104,13 @@ int location_probe(const char *location, const struct inst_layout **layout,
 int location_extract(const char *location, const struct inst_layout *layout,
                      const char *kernel_out, const char *initrd_out,
                      const volatile sig_atomic_t *cancel, struct vk_err *err) VK_MUST_CHECK;
+
+/* --initrd-inject (initrd_inject.c): append `files` (at the root, by
+ * their base names, modes kept) to the initrd as one more cpio archive. */
+int initrd_inject(const char *initrd, const char *const *files, int n,
+                  struct vk_err *err) VK_MUST_CHECK;
+/* A file that can be injected: a readable regular file. */
+int inst_check_inject(const char *file, struct vk_err *err);
 
 /* ---- the whole request and its XML (install_xml.c) ------------------------ */
 

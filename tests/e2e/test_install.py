@@ -150,6 +150,15 @@ def test_print_xml_creates_nothing(daemon, iso, tmp_path):
     r2 = daemon.install("--name", "deb12", "--disk", f"path={disk},size=1", "--location", iso,
                         "--print-xml", "2")
     assert r2.returncode == 0 and r2.stdout.count("<domain") == 1 and "<kernel>" not in r2.stdout
+    # --boot with --location: the kernel of the final definition
+    r3 = daemon.install("--name", "deb12", "--disk", f"path={disk},size=1", "--location", iso,
+                        "--boot", "kernel=/boot/vmlinuz-6.1,initrd=/boot/initrd.img-6.1,"
+                        "kernel_args='root=/dev/vda1 console=ttyS0'", "--print-xml")
+    assert r3.returncode == 0, r3.stderr
+    install3, final3 = r3.stdout.split("</domain>\n")[:2]
+    assert "virtkit-deb12-vmlinuz</kernel>" in install3 and "vmlinuz-6.1" not in install3
+    assert "<kernel>/boot/vmlinuz-6.1</kernel>" in final3
+    assert "<cmdline>root=/dev/vda1 console=ttyS0</cmdline>" in final3
     assert not disk.exists()
     assert daemon.leftovers() == []
     assert daemon.ok("list", "--all", "--name") == "\n"
@@ -758,6 +767,7 @@ def test_location_linux_guest_autoconsole(vm_daemon, linux_iso, tmp_path):
                  "Connected to domain 'deb12'", "VIRTKIT-INSTALLER: done, powering off",
                  "Domain has shutdown. Continuing.", "Domain creation completed."):
         assert line in text, (line, text[-3000:])
+    assert "virtkit-vm cannot do yet (no firmware boot)" in text
     assert vm.state("deb12") == "shut off (shutdown)"
     final = vm.ok("dumpxml", "deb12")
     assert "<kernel>" not in final and str(linux_iso) not in final and f"<source file='{disk}'/>" in final

@@ -275,7 +275,13 @@ static int finish(const struct args *a, const struct plan *p)
     }
     printf("Domain has shutdown. Continuing.\n");
     printf("Domain creation completed.\n");
-    printf("You can restart your domain by running:\n  virtkit --connect %s start %s\n", inst_uri_name(), p->in.name);
+    if (p->in.boot.kernel)
+        printf("You can restart your domain by running:\n  virtkit --connect %s start %s\n",
+               inst_uri_name(), p->in.name);
+    else    /* the final definition boots from its disk: not possible yet */
+        printf("The domain now boots from its disk, which virtkit-vm cannot do yet (no firmware boot):\n"
+               "give it the installed system's kernel with\n  virtkit --connect %s edit %s\n"
+               "(<os><kernel>, <initrd>, <cmdline>), then start it.\n", inst_uri_name(), p->in.name);
     return CLI_OK;
 }
 

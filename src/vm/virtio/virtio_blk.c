@@ -391,6 +391,11 @@ static void vblk_reset(struct virtio_dev *vd)
         if (bq->u)
             blk_uring_reap(bq->u, true, uring_done, &rc);
         bq->done = 0;
+        /* An I/O thread already past its "live" check must not pop from
+         * these rings before the transport resets them. */
+        pthread_mutex_lock(&vd->vqs[q].lock);
+        vd->vqs[q].ready = false;
+        pthread_mutex_unlock(&vd->vqs[q].lock);
         pthread_mutex_unlock(&bq->lock);
     }
 }

@@ -156,6 +156,8 @@ int virtq_pop(struct virtq *vq, struct virtq_req *req)
 
 void virtq_push(struct virtq *vq, const struct virtq_req *req, uint32_t written)
 {
+    if (!vq->used)
+        return;   /* reset meanwhile: the request belongs to rings that are gone */
     if (vq->mem->written) {
         uint64_t left = written;
         for (unsigned i = 0; i < req->nr_in && left; i++) {
@@ -176,6 +178,8 @@ bool virtq_should_notify(struct virtq *vq)
     /* Order our used->idx store before reading the driver's suppression state. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     uint8_t *avail = vq->avail;
+    if (!avail)
+        return false;   /* reset meanwhile */
     if (!vq->event_idx)
         return !(load16(avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
     uint16_t used_event = load16(avail + 4 + 2 * vq->size);

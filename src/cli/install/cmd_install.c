@@ -538,6 +538,10 @@ static int build_plan(struct args *a, struct plan *p)
         in->inst_initrd = p->initrd_out;
         in->extra_args = a->extra;
     }
+    for (int i = 0; i < in->n_disks; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(in->disks[i].path, in->disks[j].path))
+                return cli_usage_error(&cmd_install, "--disk %s is given twice", in->disks[i].path);
     assign_targets(in);
     for (int i = 0; i < in->n_disks; i++)
         for (int j = 0; j < i; j++)

@@ -339,6 +339,23 @@ def test_cdrom_install(daemon, iso, tmp_path):
     daemon.ok("destroy", "cd")
 
 
+def test_transient(daemon, iso, tmp_path):
+    """--transient: nothing is defined; the guest is gone once it stops
+    (its disk stays: it is the installed system)."""
+    disk = tmp_path / "t.qcow2"
+    r = daemon.install("--name", "tr", "--ram", "64", "--disk", f"path={disk},size=1",
+                       "--location", iso, "--transient", "--noautoconsole", "--virt-type", "qemu")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(daemon.ok("dominfo", "tr", "--json"))
+    assert info["persistent"] is False and "virtkit-tr-vmlinuz" in daemon.ok("dumpxml", "tr")
+    assert not (daemon.config / "domains" / "tr.xml").exists()
+    daemon.ok("destroy", "tr")
+    assert daemon.ok("list", "--all", "--name") == "\n"
+    assert disk.exists()
+    r = daemon.install("--name", "tr2", "--disk", "none", "--location", iso, "--transient", "--autostart")
+    assert r.returncode == 2 and "--autostart needs a persistent domain" in r.stderr
+
+
 def test_dry_run_and_connect(daemon, iso, tmp_path):
     disk = tmp_path / "dry.qcow2"
     env = dict(daemon.env)

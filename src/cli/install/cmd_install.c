@@ -46,6 +46,7 @@ static const struct cli_option_help opts_help[] = {
     { "--print-xml [STEP]", "print the domain XML (1 = install phase, 2 = final) and create nothing" },
     { "--dry-run", "check everything, create nothing" },
     { "--autostart", "start the guest when the daemon starts" },
+    { "--transient", "define nothing: the guest is gone when it stops" },
     { "--virt-type kvm|qemu", "kvm, or qemu for the software CPU (default: kvm when /dev/kvm is usable)" },
     { "--accel kvm|tcg", "the same as --virt-type (tcg = qemu)" },
     { "--connect URI", "daemon URI (as virtkit -c)" },
@@ -107,6 +108,7 @@ static const struct iopt iopts[] = {
     { "dry-run", 0, K_FLAG, A(dry_run), 0 },
     { "autostart", 0, K_FLAG, A(autostart), 0 },
     { "noreboot", 0, K_FLAG, A(noreboot), 0 },
+    { "transient", 0, K_FLAG, A(transient), 0 },
     { "virt-type", 0, K_VAL, A(virt_type), 0 },
     { "accel", 0, K_VAL, A(accel), 0 },
     { "connect", 0, K_VAL, A(connect), 0 },
@@ -387,6 +389,8 @@ static int build_plan(struct args *a, struct plan *p)
             return cli_usage_error(&cmd_install, "--autoconsole '%s': text or none (virtkit has no display)",
                                    a->autoconsole);
     }
+    if (a->transient && a->autostart)
+        return cli_usage_error(&cmd_install, "--autostart needs a persistent domain (not --transient)");
     if (a->has_print_xml && a->print_xml && strcmp(a->print_xml, "1") && strcmp(a->print_xml, "2"))
         return cli_usage_error(&cmd_install, "--print-xml '%s': the step is 1 (install) or 2 (final)",
                                a->print_xml);

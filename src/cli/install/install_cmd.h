@@ -19,7 +19,7 @@ struct args {
         *graphics, *console, *wait, *print_xml, *virt_type, *accel, *connect, *autoconsole;
     const char *disks[INST_MAX_DISKS], *nets[INST_MAX_NICS], *inject[INST_MAX_INJECT];
     int n_disks, n_nets, n_inject;
-    bool import, noautoconsole, dry_run, autostart, json, has_wait, has_print_xml, noreboot;
+    bool import, noautoconsole, dry_run, autostart, json, has_wait, has_print_xml, noreboot, transient;
 };
 
 /* What install will make, all decided before anything is made. */

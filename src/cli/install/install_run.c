@@ -318,22 +318,24 @@ int inst_run(struct args *a, struct plan *p)
     }
     printf("Creating domain...\n");
     fflush(stdout);
-    q = json_object_new_object();
-    json_object_object_add(q, "xml", json_object_new_string(final_xml));
-    if (call(cl, "domain.define", q, NULL, &err) < 0) {
-        r = cli_error("install", "%s", err.msg);
-        goto fail;
+    if (!a->transient) {
+        q = json_object_new_object();
+        json_object_object_add(q, "xml", json_object_new_string(final_xml));
+        if (call(cl, "domain.define", q, NULL, &err) < 0) {
+            r = cli_error("install", "%s", err.msg);
+            goto fail;
+        }
+        defined = true;
     }
-    defined = true;
     if (interrupted) {
         r = interrupted_error();
         goto fail;
     }
     /* Start: the install phase as a transient override of the definition
      * (the definition keeps the final XML), or the definition itself. */
-    if (install_xml) {
+    if (install_xml || a->transient) {    /* --transient: nothing defined, gone when it stops */
         q = json_object_new_object();
-        json_object_object_add(q, "xml", json_object_new_string(install_xml));
+        json_object_object_add(q, "xml", json_object_new_string(install_xml ? install_xml : final_xml));
         r = call(cl, "domain.create", q, NULL, &err);
     } else {
         r = call(cl, "domain.start", virsh_dom_params(p->in.uuid), NULL, &err);

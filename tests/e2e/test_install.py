@@ -313,6 +313,36 @@ def test_initrd_inject(daemon, iso, tmp_path):
     assert not disk.exists() and "inj2" not in daemon.ok("list", "--all", "--name")
 
 
+def test_iso_symlinks_and_plain_names(daemon, tmp_path):
+    """Rock Ridge symlinks are followed (casper/vmlinuz -> vmlinuz-6.8);
+    a plain ISO 9660 image (upper-case 8.3 names, no Rock Ridge) matches
+    without case."""
+    tree = tmp_path / "tree"
+    (tree / "casper").mkdir(parents=True)
+    (tree / "casper" / "vmlinuz-6.8").write_bytes(b"LINKED-K")
+    (tree / "casper" / "vmlinuz").symlink_to("vmlinuz-6.8")
+    (tree / "casper" / "initrd").write_bytes(b"LINKED-I")
+    iso = tmp_path / "rr.iso"
+    assert run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", str(iso), str(tree)]).returncode == 0
+    r = daemon.install("--name", "rr", "--ram", "64", "--disk", "none", "--location", iso,
+                       "--noautoconsole", "--virt-type", "qemu")
+    assert r.returncode == 0, r.stderr
+    assert (daemon.state_dir / "boot" / "virtkit-rr-vmlinuz").read_bytes() == b"LINKED-K"
+    daemon.ok("destroy", "rr")
+    plain = tmp_path / "plain.iso"      # no -R/-J: ISO 9660 names only
+    tree2 = tmp_path / "tree2"
+    (tree2 / "install.amd").mkdir(parents=True)
+    (tree2 / "install.amd" / "vmlinuz").write_bytes(b"PLAIN-K")
+    (tree2 / "install.amd" / "initrd.gz").write_bytes(b"PLAIN-I")
+    r = run(["xorriso", "-as", "mkisofs", "-quiet", "-o", str(plain), str(tree2)])
+    assert r.returncode == 0, r.stderr
+    r = daemon.install("--name", "plain", "--ram", "64", "--disk", "none", "--location", plain,
+                       "--noautoconsole", "--virt-type", "qemu")
+    assert r.returncode == 0, r.stderr
+    assert (daemon.state_dir / "boot" / "virtkit-plain-initrd").read_bytes() == b"PLAIN-I"
+    daemon.ok("destroy", "plain")
+
+
 def test_location_directory_tree(daemon, tmp_path):
     tree = tmp_path / "tree"
     (tree / "casper").mkdir(parents=True)

@@ -44,10 +44,11 @@ static void norm(const char *in, char *out, size_t len)
         out[n - 1] = '\0';
 }
 
+/* Every entry of the ISO (a DVD has tens of thousands: names are
+ * allocated to their length). */
 struct iso_entry {
-    char name[PATH_MAX];
-    char link[PATH_MAX];        /* symlink target (resolved to a path), or hardlink */
-    bool is_link;
+    char *name;
+    char *link;                 /* symlink target (resolved to a path) or hardlink; NULL = a file */
 };
 
 struct iso_list {
@@ -116,17 +117,24 @@ static int list_iso(const char *path, struct iso_list *l, struct vk_err *err)
             l->e = ne;
             l->cap = cap;
         }
-        struct iso_entry *e = &l->e[l->n++];
-        memset(e, 0, sizeof(*e));
-        norm(archive_entry_pathname(ent), e->name, sizeof(e->name));
+        char name[PATH_MAX], link[PATH_MAX];
+        const char *pn = archive_entry_pathname(ent);
+        norm(pn ? pn : "", name, sizeof(name));
         const char *sl = archive_entry_symlink(ent), *hl = archive_entry_hardlink(ent);
-        if (sl) {
-            resolve_link(e->name, sl, e->link, sizeof(e->link));
-            e->is_link = true;
-        } else if (hl) {
-            norm(hl, e->link, sizeof(e->link));
-            e->is_link = true;
+        if (sl)
+            resolve_link(name, sl, link, sizeof(link));
+        else if (hl)
+            norm(hl, link, sizeof(link));
+        struct iso_entry *e = &l->e[l->n];
+        e->name = strdup(name);
+        e->link = sl || hl ? strdup(link) : NULL;
+        if (!e->name || ((sl || hl) && !e->link)) {
+            free(e->name);
+            free(e->link);
+            archive_read_free(a);
+            return vk_err_set(err, -ENOMEM, "out of memory");
         }
+        l->n++;
     }
     if (ar != ARCHIVE_EOF) {
         if (!l->n)
@@ -142,6 +150,17 @@ static int list_iso(const char *path, struct iso_list *l, struct vk_err *err)
     return 0;
 }
 
+static void list_free(struct iso_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->e[i].name);
+        free(l->e[i].link);
+    }
+    free(l->e);
+    l->e = NULL;
+    l->n = l->cap = 0;
+}
+
 /* The entry a name finally refers to (following up to 8 links); NULL if absent. */
 static const struct iso_entry *lookup(const struct iso_list *l, const char *name)
 {
@@ -152,7 +171,7 @@ static const struct iso_entry *lookup(const struct iso_list *l, const char *name
         for (size_t i = 0; i < l->n && !hit; i++)
             if (!strcasecmp(l->e[i].name, want))
                 hit = &l->e[i];
-        if (!hit || !hit->is_link)
+        if (!hit || !hit->link)
             return hit;
         snprintf(want, sizeof(want), "%s", hit->link);
     }
@@ -207,14 +226,14 @@ int location_probe(const char *location, const struct inst_layout **layout, stru
     }
     struct iso_list l = { 0 };
     if ((r = list_iso(location, &l, err)) < 0) {
-        free(l.e);
+        list_free(&l);
         return r;
     }
     const struct inst_layout *found = NULL;
     for (size_t i = 0; i < VK_ARRAY_SIZE(layouts) && !found; i++)
         if (lookup(&l, layouts[i].kernel) && lookup(&l, layouts[i].initrd))
             found = &layouts[i];
-    free(l.e);
+    list_free(&l);
     if (!found)
         return no_layout(location, err);
     *layout = found;
@@ -289,18 +308,18 @@ int location_extract(const char *location, const struct inst_layout *layout,
     }
     struct iso_list l = { 0 };
     if ((r = list_iso(location, &l, err)) < 0) {
-        free(l.e);
+        list_free(&l);
         return r;
     }
     const struct iso_entry *ke = lookup(&l, layout->kernel), *ie = lookup(&l, layout->initrd);
     if (!ke || !ie) {
-        free(l.e);
+        list_free(&l);
         return no_layout(location, err);
     }
     char kname[PATH_MAX], iname[PATH_MAX];
     snprintf(kname, sizeof(kname), "%s", ke->name);
     snprintf(iname, sizeof(iname), "%s", ie->name);
-    free(l.e);
+    list_free(&l);
 
     struct archive *a;
     if ((r = open_iso(location, &a, err)) < 0)

@@ -248,7 +248,7 @@ static int finish(const struct args *a, const struct plan *p)
         /* The relay ends when the VM closes its serial port, a moment
          * before the daemon has reaped it: let the state catch up (bounded,
          * for the case where another client took the console over). */
-        if (guest_left && wait_shutoff(p->in.uuid, 0, 10) < 0)
+        if (guest_left && wait_shutoff(p->in.uuid, 0, 60) < 0)
             return CLI_FAIL;
     }
     if (dom_state(p->in.uuid, st, sizeof(st)) < 0)

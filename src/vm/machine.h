@@ -103,6 +103,14 @@ static inline void machine_dma_written(struct machine *m, uint64_t gpa, uint64_t
         m->accel->invalidate_code(m, gpa, len);
 }
 
+/* Does the accelerator need to hear of device writes into guest RAM (it
+ * caches decoded guest code: the software CPU)? Then the kernel must not
+ * write guest RAM behind its back (vhost). */
+static inline bool machine_tracks_dma(const struct machine *m)
+{
+    return m->accel && m->accel->invalidate_code;
+}
+
 /* Drive a platform interrupt line (GSI) through the accelerator's irqchip. */
 void machine_set_irq(struct machine *m, unsigned gsi, int level);
 

@@ -47,6 +47,19 @@ def assert_traffic(r, answered, count=3):
     assert answered == ["pong"] * count
 
 
+@needs_root
+def test_vhost_on_refused_on_the_software_cpu(netns):
+    # The kernel's writes into guest RAM would bypass the software CPU's
+    # code invalidation: vhost=on is refused there, auto means off.
+    make_tap(netns, "vkt0")
+    r = run(["ip", "netns", "exec", netns, binary("virtkit-vm"), "--accel", "tcg",
+             "--kernel", str(GUESTS / "vnet.elf"), "--serial", "stdio", "--no-reboot",
+             *EXIT_DEV, "--net", "tap=vkt0,vhost=on"], timeout=60)
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert "vhost=on needs KVM" in r.stderr, r.stderr
+    assert "RESULT" not in r.stdout
+
+
 @needs_kvm
 @needs_root
 @pytest.mark.skipif(HAVE_VHOST, reason="SKIP: this host has /dev/vhost-net (vhost=on works)")

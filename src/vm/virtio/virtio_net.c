@@ -33,6 +33,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "machine.h"
 #include "vhost_net.h"
 #include "virtio.h"
 
@@ -579,6 +580,16 @@ int virtio_net_create(struct machine *m, const char *spec, struct vk_err *err)
         tap_queue(&n->p[i], false);
     n->cfg.status = 1;   /* link up */
     n->cfg.max_virtqueue_pairs = (uint16_t)n->pairs;
+    /* The kernel's writes into guest RAM bypass the software CPU's code
+     * invalidation (machine_dma_written), so vhost is for KVM only. */
+    if (machine_tracks_dma(m)) {
+        if (vmode == VHOST_MODE_ON) {
+            r = vk_err_set(err, -ENOTSUP, "--net: vhost=on needs KVM (the software CPU must "
+                           "see every write into guest RAM)");
+            goto fail;
+        }
+        vmode = VHOST_MODE_OFF;
+    }
     if ((r = vhost_net_open(vmode, n->pairs, &n->vhost, err)) < 0)
         goto fail;
     n->vd = vd;

@@ -20,7 +20,7 @@
 
 #define CP_HASH 4096
 #define BC_HASH 65536
-#define BC_ARENA (16u << 20)
+#define BC_ARENA (64u << 20)
 
 struct cpu_x86_shared {
     pthread_mutex_t lock;
@@ -205,6 +205,7 @@ struct cpu_block *cpu_block_get(struct cpu_x86 *cpu, uint64_t lin)
     b->succ_lin[0] = b->succ_lin[1] = 1;   /* never a valid target */
     b->execs = 0;
     b->jit = NULL;
+    b->link[0].code = b->link[1].code = NULL;
     b->page = cpu_code_page_get(cpu->shared, phys >> 12, true);
     if (!b->page)
         cpu_fail(cpu, "out of memory for code page tracking");

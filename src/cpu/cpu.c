@@ -48,10 +48,14 @@ void cpu_x86_destroy(struct cpu_x86 *cpu)
     cpu_prof_stop(cpu->prof);
     if (getenv("VIRTKIT_CPU_STATS"))
         fprintf(stderr, "cpu%u: %llu block runs, %llu jump-cache misses, %llu blocks decoded, "
-                "%llu translated, %llu cache drops, %llu TLB flushes\n", cpu->index,
+                "%llu translated, %llu cache drops, %llu TLB flushes; chains end: stop %llu, page %llu, "
+                "length %llu, no link %llu; write epochs %llu\n", cpu->index,
                 (unsigned long long)cpu->st.blocks, (unsigned long long)cpu->st.jc_miss,
                 (unsigned long long)cpu->st.decoded, (unsigned long long)cpu->st.translated,
-                (unsigned long long)cpu->st.flushes, (unsigned long long)cpu->st.tlb_flush);
+                (unsigned long long)cpu->st.flushes, (unsigned long long)cpu->st.tlb_flush,
+                (unsigned long long)cpu->st.end_stop, (unsigned long long)cpu->st.end_page,
+                (unsigned long long)cpu->st.end_n, (unsigned long long)cpu->st.end_link,
+                (unsigned long long)cpu->seen_write_epoch);
     cpu_block_cache_free(cpu);
     if (cpu->own_shared)
         cpu_x86_shared_destroy(cpu->shared);
@@ -356,6 +360,22 @@ static bool check_events(struct cpu_x86 *cpu)
     return !cpu->halted;
 }
 
+/* Translated block `from` left through static exit k (or k < 0) to `to`,
+ * both in one linear page (the caller checked): let the code jump there. */
+static inline void link(struct cpu_x86 *cpu, struct cpu_block *from, int k, struct cpu_block *to,
+                        uint64_t lin)
+{
+    if (k >= 0 && from->jit && to->jit && to->jit_user == from->jit_user &&
+        (cpu->jit_links & (((from->lin ^ lin) >> 12) ? 2 : 1))) {
+        struct cpu_link *l = &from->link[k];
+        l->code = to->jit_body;
+        l->gen = cpu->jit_link_gen;
+        l->lin = lin;
+        l->te = cpu_tlb_slot(cpu, lin, ACC_X);
+        l->host = to->host_page;
+    }
+}
+
 static void exec_block(struct cpu_x86 *cpu)
 {
     /* the block executed just before, if it ended normally in this page */
@@ -374,6 +394,7 @@ static void exec_block(struct cpu_x86 *cpu)
      * up again (with the generation check in cpu_block_get) */
     if (__builtin_expect(we != cpu->seen_write_epoch, 0)) {
         cpu->seen_write_epoch = we;
+        cpu->jit_link_gen++;   /* translated code may link to stale blocks */
         memset(cpu->jc, 0, sizeof(cpu->jc));
         b = NULL;
     }
@@ -427,12 +448,17 @@ static void exec_block(struct cpu_x86 *cpu)
     uint64_t page = lin & ~0xfffull;
     uint8_t cpl0 = cpu->cpl;
     uint32_t mode0 = b->mode;
+    if (from && cpu->chain_from_lin != lin)
+        from = NULL;   /* an interrupt or exception came in between */
     if (from && cpu->chain_from_page == page && cpu->chain_from_cpl == cpl0 &&
         from->mode == mode0 && b->page) {
         unsigned k = from->succ[0] && from->succ_lin[0] != lin ? 1 : 0;
         from->succ[k] = b;
         from->succ_lin[k] = lin;
         from->succ_epoch[k] = cpu->seen_write_epoch;
+        link(cpu, from, cpu->chain_from_exit, b, lin);
+    } else if (from && cpu->chain_from_cpl == cpl0 && from->mode == mode0 && b->page) {
+        link(cpu, from, cpu->chain_from_exit, b, lin);   /* another page: checked by the TLB */
     }
     for (unsigned n = 0;; n++) {
         cpu->st.blocks++;
@@ -440,8 +466,16 @@ static void exec_block(struct cpu_x86 *cpu)
             ++b->execs == cpu->jit_threshold)
             cpu_jit_compile(cpu, b);
         if (b->jit && end == b->insns + b->ninsns && (cpu->cpl == 3) == b->jit_user) {
-            in = b->insns + b->jit(cpu);
+            /* may run linked successors in this page; returns the count
+             * of the last one (jit_last), earlier ones are retired */
+            cpu->jit_chain_left = 32;
+            cpu->jit_page = page;
+            unsigned cnt = b->jit(cpu);
+            b = cpu->jit_last;
+            in = b->insns + cnt;
+            page = cpu->jit_page;
         } else {
+            cpu->jit_exit = -1;
             for (; in < end; in++) {
                 cpu->insn_rip = cpu->rip;
                 cpu->rip += in->len;
@@ -455,22 +489,33 @@ static void exec_block(struct cpu_x86 *cpu)
         cpu->retired += (uint64_t)(in - b->insns);
         if (!cpu->code64)
             cpu->rip &= cpu->code32 ? 0xffffffffu : 0xffffu;
-        if (cpu->stop != -1 || !b->page)
+        if (cpu->stop != -1 || !b->page) {
+            cpu->st.end_stop++;
             return;
+        }
         uint64_t nlin = cpu->code64 ? cpu->rip : (uint32_t)(cpu->seg[S_CS].base + cpu->rip);
-        if ((nlin & ~0xfffull) != page || cpu->cpl != cpl0 || cpu_decode_mode(cpu) != mode0)
-            return;
         /* remember where we came from: the run loop links the successor */
         cpu->chain_from = b;
+        cpu->chain_from_exit = cpu->jit_exit;
+        cpu->chain_from_lin = nlin;
         cpu->chain_from_page = page;
         cpu->chain_from_cpl = cpl0;
-        if (n >= 7 || cpu->retired >= cpu->budget)
+        if ((nlin & ~0xfffull) != page || cpu->cpl != cpl0 || cpu_decode_mode(cpu) != mode0) {
+            cpu->st.end_page++;
             return;
+        }
+        if (n >= 7 || cpu->retired >= cpu->budget) {
+            cpu->st.end_n++;
+            return;
+        }
         we = atomic_load_explicit(cpu->write_epoch_ptr, memory_order_acquire);
         unsigned k = b->succ_lin[0] == nlin ? 0 : b->succ_lin[1] == nlin ? 1 : 2;
-        if (k == 2 || !b->succ[k] || b->succ_epoch[k] != we || we != cpu->seen_write_epoch)
+        if (k == 2 || !b->succ[k] || b->succ_epoch[k] != we || we != cpu->seen_write_epoch) {
+            cpu->st.end_link++;
             return;
+        }
         cpu->chain_from = NULL;
+        link(cpu, b, cpu->jit_exit, b->succ[k], nlin);
         b = b->succ[k];
         in = b->insns;
         end = b->insns + b->ninsns;

@@ -303,6 +303,15 @@ struct cpu_x86 {
     size_t jit_used, jit_size;
     bool jit_full;           /* no room: the run loop drops the cache */
     uint32_t jit_threshold;  /* translate a block after this many runs; 0 off */
+    struct cpu_block *jit_last;   /* block the translated code left from */
+    int32_t jit_exit;        /* its static exit (link slot) or -1 */
+    uint32_t jit_link_gen;   /* links made under another generation are dead */
+    int32_t jit_chain_left;  /* chained jumps allowed before returning */
+    uint8_t jit_links;       /* links made: 1 in-page, 2 across pages */
+    int32_t chain_from_exit; /* jit_exit of chain_from */
+    uint64_t chain_from_lin; /* where chain_from went (links are made only to it) */
+    uint64_t jit_page;       /* linear page of the last block the code ran (it
+                              * changes it when it chains to another page) */
 
     struct cpu_x86_env env;
     struct cpu_x86_shared *shared;
@@ -310,7 +319,8 @@ struct cpu_x86 {
     unsigned index;
     struct cpu_prof *prof;   /* VIRTKIT_CPU_PROF sampler (prof.c) or NULL */
     /* counters printed at destroy with VIRTKIT_CPU_STATS=1 */
-    struct { uint64_t blocks, jc_miss, decoded, translated, flushes, tlb_flush; } st;
+    struct { uint64_t blocks, jc_miss, decoded, translated, flushes, tlb_flush,
+             end_stop, end_page, end_n, end_link; } st;
     struct cpu_fpu fpu;
     jmp_buf jb;
 };
@@ -486,6 +496,15 @@ struct cpu_block {
     uint32_t execs;              /* runs while not translated (jit.c) */
     cpu_jit_fn jit;              /* translated code or NULL */
     bool jit_user;               /* translated for CPL 3 (soft-TLB set) */
+    void *jit_body;              /* entry for a chained jump (after the prologue) */
+    /* direct links of the translated code's static exits (jit.c) */
+    struct cpu_link {            /* offsets used by jit.c's chain() */
+        void *code;              /* 0 */
+        uint32_t gen;            /* 8 */
+        uint64_t lin;            /* 16: target's linear address */
+        struct cpu_tlb_entry *te;   /* 24: its soft-TLB slot */
+        uint8_t *host;           /* 32: its RAM page */
+    } link[2];
     struct cpu_insn insns[];
 };
 

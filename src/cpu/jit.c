@@ -38,6 +38,7 @@
 
 #define JIT_BUF (32u << 20)
 #define JIT_MAX_BLOCK (64u << 10)   /* worst case for a 64-insn block */
+#define JIT_BODY 4                  /* push rbx; mov rbx, rdi */
 
 enum { RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSI = 6, RDI = 7 };
 
@@ -50,6 +51,7 @@ struct jit {
     uint8_t *p, *end;
     bool dry;                /* planning pass: emit nothing */
     bool user;               /* TLB set: translated for CPL 3 */
+    const struct cpu_block *b;
     bool overflow;
     unsigned host_cc;        /* G() mask of exact host condition groups */
     uint32_t synced;         /* offset from block start cpu->rip holds */
@@ -185,7 +187,8 @@ static bool sz48(const struct cpu_insn *in) { return in->opsize == 4 || in->opsi
 
 /* ALU on rax (a) and rcx or an immediate (b), as the interpreter's alu():
  * op 0 add 1 or 2 adc 3 sbb 4 and 5 sub 6 xor 7 cmp 8 test; the result goes
- * to guest register wb unless wb < 0 (and always for cmp/test: no).
+ * to the guest register at offset wb of struct cpu_x86 (a byte store for
+ * size 1) unless wb < 0 (and never for cmp/test).
  * Returns false for ADC/SBB when the carry-in is not in the host CF. */
 static bool alu_core(struct jit *j, unsigned i, unsigned size, unsigned op, bool use_imm,
                      uint64_t imm, int wb)
@@ -222,7 +225,7 @@ static bool alu_core(struct jit *j, unsigned i, unsigned size, unsigned op, bool
         op_rr(j, w, (size == 1 ? 0x00 : 0x01) + 8 * hop, RCX, RAX);
     }
     if (wb >= 0 && op != 7 && op != 8)
-        st64(j, RAX, (unsigned)wb);
+        op_mem(j, size == 8 || size == 4, size == 1 ? 0x88 : 0x89, RAX, wb);
     if (live) {
         st_imm32(j, false, OFF(cc_op), kind[op]);
         st_imm32(j, false, OFF(cc_size), size);
@@ -237,6 +240,24 @@ static bool alu_core(struct jit *j, unsigned i, unsigned size, unsigned op, bool
     return true;
 }
 
+/* Offset of an 8-bit guest register (AH..BH without REX). */
+static int32_t byte_off(const struct cpu_insn *in, unsigned r)
+{
+    return (r >= 4 && r < 8 && !in->rex) ? OFF_R(r - 4) + 1 : OFF_R(r);
+}
+
+/* 8-bit ALU on guest registers at byte offsets dd (a, result) and ds (b). */
+static bool emit_alu8(struct jit *j, unsigned i, unsigned op, int32_t dd, bool use_imm,
+                      int32_t ds, uint64_t imm)
+{
+    if ((op == 2 || op == 3) && !(j->host_cc & G(1)))
+        return false;
+    op_mem(j, false, 0x0fb6, RAX, dd);                 /* movzx eax, byte [a] */
+    if (!use_imm)
+        op_mem(j, false, 0x0fb6, RCX, ds);
+    return alu_core(j, i, 1, op, use_imm, imm, dd);
+}
+
 /* ALU on guest registers: rd op= rs (or imm). */
 static bool emit_alu(struct jit *j, unsigned i, const struct cpu_insn *in, unsigned op,
                      unsigned rd, bool use_imm, unsigned rs, uint64_t imm)
@@ -247,7 +268,7 @@ static bool emit_alu(struct jit *j, unsigned i, const struct cpu_insn *in, unsig
     ld(j, RAX, rd, w);
     if (!use_imm)
         ld(j, RCX, rs, w);
-    return alu_core(j, i, in->opsize, op, use_imm, imm, (int)rd);
+    return alu_core(j, i, in->opsize, op, use_imm, imm, OFF_R(rd));
 }
 
 /* Effective address of a memory operand into rax, without touching host
@@ -362,9 +383,12 @@ static void call_handler(struct jit *j, const struct cpu_insn *in)
 static void sync_rip(struct jit *j, uint32_t off, unsigned len);
 static void ret_n(struct jit *j, unsigned n);
 static void rip_add(struct jit *j, int64_t d);
+static void stop_check(struct jit *j, unsigned n);
+static void exit_static(struct jit *j, unsigned k, int64_t delta, unsigned n, int64_t target);
+static void chain(struct jit *j, unsigned k, unsigned n, bool same_page);
 
 enum { M_LOAD = 1, M_MOVX, M_STORE, M_STORE8, M_STORE_IMM, M_ALU_RM, M_ALU_MR, M_ALU_MI,
-       M_PUSH, M_POP, M_CALL, M_RET };
+       M_PUSH, M_POP, M_CALL, M_RET, M_LOAD8, M_MOVSXD, M_RMW };
 
 /* Memory forms with a soft-TLB fast path inline and the instruction's own
  * handler as the miss path (nothing is committed before the access, so
@@ -387,6 +411,14 @@ static int emit_mem(struct jit *j, unsigned i, const struct cpu_insn *in, uint32
     } else {
         switch (op) {
         case 0x8b: if (modrm_mem && s48) kind = M_LOAD; break;
+        case 0x8a: if (modrm_mem) kind = M_LOAD8; break;
+        case 0x63: if (modrm_mem && w && in->fn == op_arpl) { kind = M_MOVSXD; size = 4; } break;
+        case 0x01: case 0x09: case 0x21: case 0x29: case 0x31:
+            if (modrm_mem && s48) { kind = M_RMW; aop = op >> 3; }
+            break;
+        case 0x00: case 0x08: case 0x20: case 0x28: case 0x30:
+            if (modrm_mem) { kind = M_RMW; aop = op >> 3; }
+            break;
         case 0x89: if (modrm_mem && s48) kind = M_STORE; break;
         case 0x88: if (modrm_mem) kind = M_STORE8; break;
         case 0xc7: if (modrm_mem && s48 && !(in->reg & 7)) kind = M_STORE_IMM; break;
@@ -397,11 +429,14 @@ static int emit_mem(struct jit *j, unsigned i, const struct cpu_insn *in, uint32
         case 0x39: case 0x85:
             if (modrm_mem && s48) { kind = M_ALU_MR; aop = op == 0x39 ? 7 : 8; }
             break;
-        case 0x81: case 0x83:
-            if (modrm_mem && s48 && (in->reg & 7) == 7) { kind = M_ALU_MI; aop = 7; }
-            break;
-        case 0x80:
-            if (modrm_mem && (in->reg & 7) == 7) { kind = M_ALU_MI; aop = 7; }
+        case 0x81: case 0x83: case 0x80:
+            if (!modrm_mem || (op != 0x80 && !s48))
+                break;
+            aop = in->reg & 7;
+            if (aop == 7)
+                kind = M_ALU_MI;
+            else if (aop != 2 && aop != 3)
+                kind = M_RMW;
             break;
         case 0xf6: case 0xf7:
             if (modrm_mem && (in->reg & 7) < 2 && (op == 0xf6 || s48)) { kind = M_ALU_MI; aop = 8; }
@@ -422,9 +457,10 @@ static int emit_mem(struct jit *j, unsigned i, const struct cpu_insn *in, uint32
     if (modrm_mem && (in->seg == S_FS || in->seg == S_GS))
         return 0;
     bool write = kind == M_STORE || kind == M_STORE8 || kind == M_STORE_IMM ||
-                 kind == M_PUSH || kind == M_CALL;
-    if (kind == M_STORE8 || kind == M_PUSH || kind == M_POP || kind == M_CALL || kind == M_RET)
-        size = kind == M_STORE8 ? 1 : 8;
+                 kind == M_PUSH || kind == M_CALL || kind == M_RMW;
+    if (kind == M_STORE8 || kind == M_LOAD8 || kind == M_PUSH || kind == M_POP ||
+        kind == M_CALL || kind == M_RET)
+        size = (kind == M_STORE8 || kind == M_LOAD8) ? 1 : 8;
 
     /* linear address into rax */
     if (kind == M_PUSH || kind == M_CALL) {
@@ -443,6 +479,35 @@ static int emit_mem(struct jit *j, unsigned i, const struct cpu_insn *in, uint32
         if (w) e8(j, 0x48);
         e8(j, 0x8b); e8(j, 0x01);                        /* mov eax/rax, [rcx] */
         st64(j, RAX, in->reg);
+        break;
+    case M_LOAD8:
+        e8(j, 0x8a); e8(j, 0x01);                        /* mov al, [rcx] */
+        op_mem(j, false, 0x88, RAX, byte_off(in, in->reg));
+        break;
+    case M_MOVSXD:
+        e8(j, 0x48); e8(j, 0x63); e8(j, 0x01);           /* movsxd rax, [rcx] */
+        st64(j, RAX, in->reg);
+        break;
+    case M_RMW:
+        op_rr(j, true, 0x89, RCX, RSI);                  /* mov rsi, rcx */
+        if (size == 1) {
+            e8(j, 0x0f); e8(j, 0xb6); e8(j, 0x06);       /* movzx eax, byte [rsi] */
+        } else {
+            if (w) e8(j, 0x48);
+            e8(j, 0x8b); e8(j, 0x06);                    /* mov eax/rax, [rsi] */
+        }
+        if (op < 0x80) {
+            if (size == 1)
+                op_mem(j, false, 0x0fb6, RCX, byte_off(in, in->reg));
+            else
+                ld(j, RCX, in->reg, w);
+            alu_core(j, i, size, aop, false, 0, -1);
+        } else {
+            alu_core(j, i, size, aop, true, in->imm, -1);
+        }
+        if (w) e8(j, 0x48);
+        e8(j, size == 1 ? 0x88 : 0x89); e8(j, 0x06);     /* mov [rsi], al/eax/rax */
+        flags_out = true;
         break;
     case M_MOVX:
         if (w && op >= 0xbe) e8(j, 0x48);
@@ -473,7 +538,7 @@ static int emit_mem(struct jit *j, unsigned i, const struct cpu_insn *in, uint32
         if (w) e8(j, 0x48);
         e8(j, 0x8b); e8(j, 0x09);                        /* mov ecx/rcx, [rcx] */
         ld(j, RAX, in->reg, w);
-        alu_core(j, i, size, aop, false, 0, (int)in->reg);
+        alu_core(j, i, size, aop, false, 0, OFF_R(in->reg));
         flags_out = true;
         break;
     case M_ALU_MR:
@@ -509,8 +574,7 @@ static int emit_mem(struct jit *j, unsigned i, const struct cpu_insn *in, uint32
         lea_add(j, RDX, (int32_t)ret);
         e8(j, 0x48); e8(j, 0x89); e8(j, 0x11);           /* mov [rcx], rdx */
         op_mem(j, true, 0x83, 5, OFF_R(R_SP)); e8(j, 8);
-        rip_add(j, ret + (int64_t)in->imm);
-        ret_n(j, i + 1);
+        exit_static(j, 0, ret + (int64_t)in->imm, i + 1, (int64_t)(off + in->len) + (int64_t)in->imm);
         ends = true;
         break;
     }
@@ -518,7 +582,7 @@ static int emit_mem(struct jit *j, unsigned i, const struct cpu_insn *in, uint32
         e8(j, 0x48); e8(j, 0x8b); e8(j, 0x01);           /* mov rax, [rcx] */
         op_mem(j, true, 0x83, 0, OFF_R(R_SP)); e8(j, 8);
         st_field64(j, RAX, OFF(rip));
-        ret_n(j, i + 1);
+        chain(j, 0, i + 1, false);     /* slot 0 remembers the last return target */
         ends = true;
         break;
     }
@@ -533,9 +597,7 @@ static int emit_mem(struct jit *j, unsigned i, const struct cpu_insn *in, uint32
         ret_n(j, i + 1);
         return 2;
     }
-    op_mem(j, false, 0x83, 7, OFF(stop)); e8(j, 0xff);  /* cmp dword [stop], -1 */
-    e8(j, 0x74); e8(j, 7);                               /* je +7 */
-    ret_n(j, i + 1);
+    stop_check(j, i + 1);
     rip_add(j, (int64_t)old - (int64_t)j->synced);
     j->synced = old;
     if (flags_out) {
@@ -594,6 +656,77 @@ static bool emit_inline(struct jit *j, unsigned i, const struct cpu_insn *in, ui
     }
 
     switch (op) {
+    case 0x00: case 0x08: case 0x10: case 0x18: case 0x20: case 0x28: case 0x30: case 0x38:
+        if (!reg)
+            return false;
+        return emit_alu8(j, i, op >> 3, byte_off(in, in->rm), false, byte_off(in, in->reg), 0);
+    case 0x02: case 0x0a: case 0x12: case 0x1a: case 0x22: case 0x2a: case 0x32: case 0x3a:
+        if (!reg)
+            return false;
+        return emit_alu8(j, i, op >> 3, byte_off(in, in->reg), false, byte_off(in, in->rm), 0);
+    case 0x04: case 0x0c: case 0x14: case 0x1c: case 0x24: case 0x2c: case 0x34: case 0x3c:
+        return emit_alu8(j, i, op >> 3, OFF_R(R_AX), true, 0, in->imm);
+    case 0x80:
+        if (!reg)
+            return false;
+        return emit_alu8(j, i, in->reg & 7, byte_off(in, in->rm), true, 0, in->imm);
+    case 0x84:
+        if (!reg)
+            return false;
+        return emit_alu8(j, i, 8, byte_off(in, in->rm), false, byte_off(in, in->reg), 0);
+    case 0xa8:
+        return emit_alu8(j, i, 8, OFF_R(R_AX), true, 0, in->imm);
+    case 0xf6:
+        if (!reg || (in->reg & 7) > 1)
+            return false;
+        return emit_alu8(j, i, 8, byte_off(in, in->rm), true, 0, in->imm);
+    case 0x88: case 0x8a:
+        if (!reg)
+            return false;
+        op_mem(j, false, 0x8a, RAX, byte_off(in, op == 0x88 ? in->reg : in->rm));
+        op_mem(j, false, 0x88, RAX, byte_off(in, op == 0x88 ? in->rm : in->reg));
+        return true;
+    case 0xb0: case 0xb1: case 0xb2: case 0xb3: case 0xb4: case 0xb5: case 0xb6: case 0xb7:
+        op_mem(j, false, 0xc6, 0, byte_off(in, in->rm));
+        e8(j, in->imm & 0xff);
+        return true;
+    case 0x63:                                                        /* MOVSXD r64, r32 */
+        if (!reg || in->opsize != 8 || in->fn != op_arpl)
+            return false;
+        op_mem(j, true, 0x63, RAX, OFF_R(in->rm));
+        st64(j, RAX, in->reg);
+        return true;
+    case 0xff: {                                                      /* INC/DEC r */
+        unsigned r = in->reg & 7;
+        if (!reg || !sz48(in) || r > 1)
+            return false;
+        bool live = j->live[i], hostcf = j->host_cc & G(1);
+        if (live) {
+            if (hostcf) {
+                e8(j, 0x0f); e8(j, 0x92); e8(j, 0xc0);               /* setc al */
+            } else {
+                j->reads_cc[i] = true;
+                op_rr(j, true, 0x89, RBX, RDI);
+                call_abs(j, (const void *)cpu_arith_flags);
+            }
+            e8(j, 0x83); e8(j, 0xe0); e8(j, 1);                      /* and eax, 1 */
+            op_mem(j, false, 0x89, RAX, OFF(cc_cf));
+        }
+        ld(j, RAX, in->rm, w);
+        if (live)
+            st_field64(j, RAX, OFF(cc_a));
+        op_rr(j, w, 0xff, r, RAX);                                    /* inc/dec rax */
+        st64(j, RAX, in->rm);
+        if (live) {
+            st_imm32(j, false, OFF(cc_op), r ? CC_DEC : CC_INC);
+            st_imm32(j, false, OFF(cc_size), in->opsize);
+            st_imm32(j, true, OFF(cc_b), 1);
+            st_field64(j, RAX, OFF(cc_res));
+        }
+        j->host_cc = G_ALL & ~(G(1) | G(3));   /* not CF (kept from before, or not) */
+        j->writes_cc[i] = true;
+        return true;
+    }
     case 0x01: case 0x09: case 0x11: case 0x19: case 0x21: case 0x29: case 0x31: case 0x39:
         if (!reg || !sz48(in))
             return false;
@@ -723,11 +856,97 @@ static void sync_rip(struct jit *j, uint32_t off, unsigned len)
     j->synced = off + len;
 }
 
-static void ret_n(struct jit *j, unsigned n)
+/* Leave the translated code: cpu->jit_last = this block, cpu->jit_exit =
+ * the static exit taken (a link slot, -1: none), return n. */
+static void ret_exit(struct jit *j, unsigned n, int k)
 {
+    mov_imm(j, RAX, (uint64_t)(uintptr_t)j->b);
+    st_field64(j, RAX, OFF(jit_last));
+    st_imm32(j, false, OFF(jit_exit), (uint32_t)k);
     mov_imm(j, RAX, n);
     e8(j, 0x5b);                       /* pop rbx */
     e8(j, 0xc3);
+}
+
+static void ret_n(struct jit *j, unsigned n)
+{
+    ret_exit(j, n, -1);
+}
+
+static uint8_t *jcc8(struct jit *j, unsigned cc)
+{
+    e8(j, 0x70 + cc);
+    uint8_t *p = j->p;
+    e8(j, 0);
+    return p;
+}
+
+static void bind8(struct jit *j, uint8_t *patch)
+{
+    if (j->dry || j->overflow || !patch)
+        return;
+    *patch = (uint8_t)(j->p - (patch + 1));
+}
+
+/* cmp dword [stop], -1; jne -> leave with n completed */
+static void stop_check(struct jit *j, unsigned n)
+{
+    op_mem(j, false, 0x83, 7, OFF(stop));
+    e8(j, 0xff);
+    uint8_t *ok = jcc8(j, 0x4);        /* je */
+    ret_n(j, n);
+    bind8(j, ok);
+}
+
+/* Chain through link slot k if it is valid for where RIP now points:
+ * the slot holds the successor's code while cpu->jit_link_gen is the one
+ * it was made under (bumped on any code-page write). `same_page`: the
+ * target is in this block's linear page, whose mapping the run loop
+ * checked; otherwise the slot's linear address must be RIP and the soft
+ * TLB must still map it, executable for this privilege class, to the RAM
+ * page the successor was decoded from (the jump cache's test in cpu.c).
+ * cpu->jit_chain_left bounds a run of chained blocks so the run loop gets
+ * to look at interrupts and the budget. The instructions of a block left
+ * through a link are retired here. */
+static void chain(struct jit *j, unsigned k, unsigned n, bool same_page)
+{
+    mov_imm(j, RCX, (uint64_t)(uintptr_t)&j->b->link[k]);
+    e8(j, 0x48); e8(j, 0x8b); e8(j, 0x01);               /* mov rax, [rcx] */
+    e8(j, 0x48); e8(j, 0x85); e8(j, 0xc0);               /* test rax, rax */
+    uint8_t *p[6] = { jcc8(j, 0x4) };
+    e8(j, 0x8b); e8(j, 0x51); e8(j, 8);                  /* mov edx, [rcx+8] */
+    op_mem(j, false, 0x3b, RDX, OFF(jit_link_gen));      /* cmp edx, [gen] */
+    p[1] = jcc8(j, 0x5);
+    if (!same_page) {
+        op_mem(j, true, 0x8b, RDX, OFF(rip));            /* mov rdx, [rip] */
+        e8(j, 0x48); e8(j, 0x3b); e8(j, 0x51); e8(j, 16); /* cmp rdx, [rcx+16] */
+        p[2] = jcc8(j, 0x5);
+        e8(j, 0x48); e8(j, 0x8b); e8(j, 0x71); e8(j, 24); /* mov rsi, [rcx+24] */
+        e8(j, 0x48); e8(j, 0x81); e8(j, 0xe2); e32(j, 0xfffff000u);   /* and rdx, ~0xfff */
+        st_field64(j, RDX, OFF(jit_page));               /* (cpu.c: page now running) */
+        op_mem(j, true, 0x0b, RDX, OFF(tlb_epoch));      /* or rdx, [epoch] */
+        e8(j, 0x48); e8(j, 0x3b); e8(j, 0x56); e8(j, 16); /* cmp rdx, [rsi+16] (tag_x) */
+        p[3] = jcc8(j, 0x5);
+        e8(j, 0x48); e8(j, 0x8b); e8(j, 0x56); e8(j, 24); /* mov rdx, [rsi+24] (host) */
+        e8(j, 0x48); e8(j, 0x3b); e8(j, 0x51); e8(j, 32); /* cmp rdx, [rcx+32] */
+        p[4] = jcc8(j, 0x5);
+    }
+    op_mem(j, false, 0x83, 5, OFF(jit_chain_left)); e8(j, 1);   /* sub dword, 1 */
+    p[5] = jcc8(j, 0xe);                                 /* jle */
+    op_mem(j, true, 0x83, 0, OFF(retired)); e8(j, n);   /* add qword, n */
+    e8(j, 0xff); e8(j, 0xe0);                            /* jmp rax */
+    for (unsigned q = 0; q < 6; q++)
+        bind8(j, p[q]);
+    ret_exit(j, n, (int)k);
+}
+
+/* A block exit to a static target, `target` bytes from the block start,
+ * after moving RIP by `delta`. */
+static void exit_static(struct jit *j, unsigned k, int64_t delta, unsigned n, int64_t target)
+{
+    rip_add(j, delta);
+    int64_t t = (int64_t)(j->b->lin & 0xfff) + target;
+    chain(j, k, n, t >= 0 && t < 4096);
 }
 
 /* add qword [rbx+rip], d */
@@ -744,8 +963,10 @@ static void emit_block(struct jit *j, const struct cpu_block *b)
     uint32_t off = 0;
     j->host_cc = 0;
     j->synced = 0;
+    j->b = b;
     e8(j, 0x53);                                       /* push rbx */
     op_rr(j, true, 0x89, RDI, RBX);                    /* mov rbx, rdi */
+    /* JIT_BODY bytes so far: chained blocks enter here */
     for (unsigned i = 0; i < b->ninsns; i++) {
         const struct cpu_insn *in = &b->insns[i];
         bool last = i + 1 == b->ninsns;
@@ -756,28 +977,18 @@ static void emit_block(struct jit *j, const struct cpu_block *b)
             ((in->map == 0 && ((op >= 0x70 && op <= 0x7f) || op == 0xe9 || op == 0xeb)) ||
              (in->map == 1 && op >= 0x80 && op <= 0x8f))) {
             int64_t end = (int64_t)(off + in->len) - j->synced;
+            int64_t tgt = (int64_t)(off + in->len) + (int64_t)in->imm;
             if (!fits32(end + (int64_t)in->imm) || !fits32(end))
                 goto call;
             if (op == 0xe9 || op == 0xeb) {
-                rip_add(j, end + (int64_t)in->imm);
-                ret_n(j, i + 1);
+                exit_static(j, 0, end + (int64_t)in->imm, i + 1, tgt);
                 return;
             }
             unsigned hc = cond(j, op & 15, i);
-            /* j(!cc) over the taken path */
-            e8(j, 0x0f); e8(j, 0x80 + (hc ^ 1));
-            uint8_t *patch = j->p;
-            e32(j, 0);
-            uint8_t *taken = j->p;
-            rip_add(j, end + (int64_t)in->imm);
-            ret_n(j, i + 1);
-            if (!j->dry && !j->overflow) {
-                uint32_t rel = (uint32_t)(j->p - taken);
-                for (unsigned k = 0; k < 4; k++)
-                    patch[k] = (uint8_t)(rel >> (8 * k));
-            }
-            rip_add(j, end);
-            ret_n(j, i + 1);
+            uint8_t *nt = jcc32(j, hc ^ 1);            /* j(!cc) over the taken path */
+            exit_static(j, 0, end + (int64_t)in->imm, i + 1, tgt);
+            bind(j, nt);
+            exit_static(j, 1, end, i + 1, (int64_t)(off + in->len));
             return;
         }
         if (emit_inline(j, i, in, off)) {
@@ -795,18 +1006,14 @@ static void emit_block(struct jit *j, const struct cpu_block *b)
         j->reads_cc[i] = true;
         sync_rip(j, off, in->len);
         call_handler(j, in);
-        op_mem(j, false, 0x83, 7, OFF(stop));          /* cmp dword [stop], -1 */
-        e8(j, 0xff);
         if (last) {
             ret_n(j, i + 1);
             return;
         }
-        e8(j, 0x74); e8(j, 7);                         /* je +7 */
-        ret_n(j, i + 1);                               /* 5 + 1 + 1 bytes */
+        stop_check(j, i + 1);
         off += in->len;
     }
-    rip_add(j, (int64_t)off - j->synced);
-    ret_n(j, b->ninsns);
+    exit_static(j, 1, (int64_t)off - j->synced, b->ninsns, off);
 }
 
 void cpu_jit_compile(struct cpu_x86 *cpu, struct cpu_block *b)
@@ -844,6 +1051,7 @@ void cpu_jit_compile(struct cpu_x86 *cpu, struct cpu_block *b)
         return;
     cpu->jit_used = (size_t)(j.p - cpu->jit_buf + 15) & ~(size_t)15;
     b->jit = (cpu_jit_fn)(void *)start;
+    b->jit_body = start + JIT_BODY;
     b->jit_user = user;
     cpu->st.translated++;
 }
@@ -852,6 +1060,10 @@ int cpu_jit_init(struct cpu_x86 *cpu)
 {
     const char *t = getenv("VIRTKIT_CPU_JIT");   /* 0: off, N: translate after N runs */
     cpu->jit_threshold = t ? (uint32_t)strtoul(t, NULL, 0) : 16;
+    if (cpu->trace >= 2)
+        cpu->jit_threshold = 0;   /* block traces want every block */
+    t = getenv("VIRTKIT_CPU_JIT_LINKS");   /* debugging: 0 none, 1 in-page, 3 all */
+    cpu->jit_links = t ? (uint8_t)strtoul(t, NULL, 0) : 1;
     if (!cpu->jit_threshold || cpu_fast_disable)
         return 0;
     void *p = mmap(NULL, JIT_BUF, PROT_READ | PROT_WRITE | PROT_EXEC,

@@ -279,6 +279,11 @@ static void deliver_prot(struct cpu_x86 *cpu, int vector, bool has_err, uint32_t
 void cpu_deliver(struct cpu_x86 *cpu, int vector, bool has_err, uint32_t err,
                  bool soft, bool ext)
 {
+    /* A delivery counts against the run's budget like an instruction: a
+     * handler that faults again at once (real mode, or through a task gate
+     * that reloads its stack) loops without retiring anything and without
+     * ever escalating to a double fault, and the run must still end. */
+    cpu->retired++;
     if (!cpu_pe(cpu))
         deliver_real(cpu, vector);
     else if (cpu_lma(cpu))

@@ -448,6 +448,7 @@ static void exec_block(struct cpu_x86 *cpu)
     uint64_t page = lin & ~0xfffull;
     uint8_t cpl0 = cpu->cpl;
     uint32_t mode0 = b->mode;
+    bool if0 = cpu->eflags & F_IF;
     if (from && cpu->chain_from_lin != lin)
         from = NULL;   /* an interrupt or exception came in between */
     if (from && cpu->chain_from_page == page && cpu->chain_from_cpl == cpl0 &&
@@ -491,6 +492,12 @@ static void exec_block(struct cpu_x86 *cpu)
             cpu->rip &= cpu->code32 ? 0xffffffffu : 0xffffu;
         if (cpu->stop != -1 || !b->page) {
             cpu->st.end_stop++;
+            return;
+        }
+        /* POPF/IRET/... just opened the interrupt window: let the run loop
+         * poll now, the window may be closed again by the next boundary */
+        if (__builtin_expect((cpu->eflags & F_IF) && !if0, 0)) {
+            cpu->poll_now = true;
             return;
         }
         uint64_t nlin = cpu->code64 ? cpu->rip : (uint32_t)(cpu->seg[S_CS].base + cpu->rip);

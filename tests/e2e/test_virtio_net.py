@@ -150,6 +150,7 @@ from test_virtio_net import open_mq_tap
 fds = open_mq_tap("vkq1", 2)
 subprocess.run(["ip", "link", "set", "vkq1", "up"], check=True)
 print("ready", flush=True)
+sys.stdin.readline()   # the responder listens on vkq1 before the guest sends
 r = subprocess.run(sys.argv[1:] + ["--net", "fd=%d:%d,queues=2,mac={GUEST_MAC},vhost=off" % tuple(fds)],
                    pass_fds=fds, capture_output=True, text=True, timeout=180)
 print(r.returncode)
@@ -160,17 +161,19 @@ print(r.stderr, file=sys.stderr)
         ["ip", "netns", "exec", netns, "/usr/bin/python3", "-c", helper, binary("virtkit-vm"),
          "--accel", "kvm", "--kernel", str(GUESTS / "vnet.elf"), "--append", "count=2",
          "--serial", "stdio", "--no-reboot", *EXIT_DEV],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    responder = None
     try:
         assert vm.stdout.readline().strip() == "ready", vm.stderr.read()
         responder = subprocess.Popen(
             ["ip", "netns", "exec", netns, "/usr/bin/python3", "-c", RESPONDER, "vkq1",
              GUEST_MAC.replace(":", ""), "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        out, err = vm.communicate(timeout=200)
+        assert responder.stdout.readline().strip() == "ready", responder.stderr.read()
+        out, err = vm.communicate("go\n", timeout=200)
         answered = responder.communicate(timeout=30)[0].split()
     finally:
-        for p in (vm,):
-            if p.poll() is None:
+        for p in (vm, responder):
+            if p is not None and p.poll() is None:
                 p.kill()
                 p.wait()
     assert out.startswith("1\n") and "RESULT: PASS" in out, out + err

@@ -4,6 +4,7 @@
  * nft and dnsmasq, else SKIP. */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "network.h"
@@ -153,9 +155,19 @@ int main(void)
     tap_is_int(net_network_adopt(d, &o, &ad, &e), 1, "adopt the running network");
     tap_is_int(ad.dnsmasq_pid, old, "same dnsmasq kept");
     tap_is_int(net_nft_exists(&o, "virtkit_default"), 1, "table still there (replaced, not doubled)");
+    /* Wait for the exit itself (a pidfd turns readable after the process
+     * closed its files): its cmdline empties earlier, while its listening
+     * sockets are still open, and a restart then finds the address busy. */
+    int pidfd = (int)syscall(SYS_pidfd_open, old, 0);
     kill(old, SIGKILL);
-    for (int i = 0; i < 100 && net_dnsmasq_is_ours(old, state, "default"); i++)
-        usleep(10000);
+    if (pidfd >= 0) {
+        struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+        poll(&pfd, 1, 5000);
+        close(pidfd);
+    } else {
+        for (int i = 0; i < 100 && net_dnsmasq_is_ours(old, state, "default"); i++)
+            usleep(10000);
+    }
     tap_is_int(net_network_adopt(d, &o, &ad, &e), 1, "adopt after dnsmasq died");
     tap_ok(ad.dnsmasq_pid > 0 && ad.dnsmasq_pid != old &&
            net_dnsmasq_is_ours(ad.dnsmasq_pid, state, "default"), "dnsmasq restarted");
